@@ -1,0 +1,2 @@
+# Read by python-dotenv when `flask` runs from the repository root.
+FLASK_APP=ops_api:create_app

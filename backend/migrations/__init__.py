@@ -1,0 +1,1 @@
+"""Alembic migrations (through Flask-Migrate): the only way the schema is created or changed."""

@@ -1,0 +1,55 @@
+"""The OPS API application: ``create_app`` is the factory the ``flask`` command and tests use."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from ops_api import audit  # noqa: F401  (registers the ops_db_history listeners)
+from ops_api import config as settings
+from ops_api.extensions import db, migrate
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application.
+
+    Settings come from the defaults, then OPS_-prefixed environment variables,
+    then ``config`` (e.g. SQLALCHEMY_DATABASE_URI, TESTING), which wins.
+    Raises ``ops_api.config.ConfigError`` for a setting it cannot use.
+    """
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(settings.defaults(app.instance_path))
+    app.config.from_prefixed_env("OPS")
+    if config:
+        app.config.from_mapping(config)
+    settings.finalize(app.config)
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///" + app.instance_path):
+        os.makedirs(app.instance_path, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIRECTORY"] or _shipped_migrations())
+
+    from ops_backend.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _shipped_migrations() -> str:
+    return str(resources.files("ops_backend") / "migrations")
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_foreign_keys(dbapi_connection: Any, connection_record: Any) -> None:
+    # SQLite ignores foreign keys unless asked, per connection.
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

@@ -1,0 +1,192 @@
+"""The row-level audit trail: one ops_db_history row per inserted, updated or deleted model row.
+
+The acting user is handed over explicitly with :func:`acting_as` on the
+SQLAlchemy session, never read from Flask globals, so a web request, a CLI job
+and a test record history the same way. History rows are written on the same
+connection, in the same transaction, as the change they describe.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import event, insert, inspect, select
+from sqlalchemy.orm import Session, UOWTransaction
+
+from ops_api.clock import utcnow
+from ops_api.models import OpsDBHistory, OpsDBHistoryType, OpsEvent, User, UserSession
+from ops_api.models.base import AuditColumns
+
+_ACTOR_KEY = "ops_actor_id"
+_UPDATES_KEY = "ops_audit_updates"
+_UNSET = object()
+
+# Bookkeeping columns: they change with every edit and say nothing on their own.
+_BOOKKEEPING = frozenset({"updated_on", "updated_by"})
+# Moving these is the user's own activity, not an administrative change.
+_ACTIVITY_ONLY = {UserSession: frozenset({"last_active_at"})}
+_NOT_AUDITED = (OpsEvent, OpsDBHistory)
+
+
+@contextmanager
+def acting_as(session: Session, actor: User | None) -> Iterator[None]:
+    """Attribute every change flushed inside the block to ``actor`` (None: no acting user)."""
+    previous = session.info.get(_ACTOR_KEY, _UNSET)
+    session.info[_ACTOR_KEY] = actor.id if actor is not None else None
+    try:
+        yield
+    finally:
+        if previous is _UNSET:
+            session.info.pop(_ACTOR_KEY, None)
+        else:
+            session.info[_ACTOR_KEY] = previous
+
+
+def current_actor_id(session: Session) -> int | None:
+    return session.info.get(_ACTOR_KEY)
+
+
+def to_json_value(value: Any) -> Any:
+    """Render a column value for a JSON document: enums by name, datetimes in ISO 8601."""
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (uuid.UUID, Decimal)):
+        return str(value)
+    return value
+
+
+def _is_audited(obj: object) -> bool:
+    return isinstance(obj, AuditColumns) and not isinstance(obj, _NOT_AUDITED)
+
+
+def _column_changes(session: Session, obj: object) -> dict[str, dict[str, Any]]:
+    """Old and new values of every changed column (and of User.roles), before the flush."""
+    state = inspect(obj)
+    changed: dict[str, tuple[Any, Any]] = {}
+    old_unknown = []
+    for attr in state.mapper.column_attrs:
+        if attr.key in _BOOKKEEPING:
+            continue
+        history = state.attrs[attr.key].history
+        if not history.has_changes():
+            continue
+        if not history.deleted:
+            # The attribute was expired (e.g. by a commit) and set without being
+            # loaded, so the session never saw its old value: read it below.
+            old_unknown.append(attr)
+        changed[attr.key] = (history.deleted[0] if history.deleted else None, history.added[0] if history.added else None)
+    if old_unknown and state.key is not None:
+        table = state.mapper.local_table
+        keys = state.mapper.primary_key_from_instance(obj)
+        condition = [column == value for column, value in zip(state.mapper.primary_key, keys)]
+        row = session.connection().execute(
+            select(*[attr.columns[0] for attr in old_unknown]).select_from(table).where(*condition)
+        ).one()
+        for attr, old in zip(old_unknown, row):
+            changed[attr.key] = (old, changed[attr.key][1])
+
+    changes = {
+        key: {"old": to_json_value(old), "new": to_json_value(new)}
+        for key, (old, new) in changed.items()
+        if old != new
+    }
+    if isinstance(obj, User):
+        roles = state.attrs.roles.history
+        if roles.added or roles.deleted:
+            old_roles = sorted(r.name for r in [*roles.unchanged, *roles.deleted])
+            new_roles = sorted(r.name for r in [*roles.unchanged, *roles.added])
+            if old_roles != new_roles:
+                changes["roles"] = {"old": old_roles, "new": new_roles}
+    return changes
+
+
+def _is_meaningful(obj: object, changes: dict[str, Any]) -> bool:
+    if not changes:
+        return False
+    activity_only = _ACTIVITY_ONLY.get(type(obj), frozenset())
+    return not set(changes) <= activity_only
+
+
+def _row_values(obj: object, *, as_new: bool) -> dict[str, dict[str, Any]]:
+    state = inspect(obj)
+    values = {}
+    for attr in state.mapper.column_attrs:
+        value = to_json_value(state.dict.get(attr.key))
+        values[attr.key] = {"old": None, "new": value} if as_new else {"old": value, "new": None}
+    if isinstance(obj, User):
+        names = sorted(r.name for r in obj.roles)
+        values["roles"] = {"old": None, "new": names} if as_new else {"old": names, "new": None}
+    return values
+
+
+def _row_key(obj: object) -> str:
+    # New rows have no identity key yet in after_flush, but their primary key is set.
+    state = inspect(obj)
+    return ",".join(str(part) for part in state.mapper.primary_key_from_instance(obj))
+
+
+@event.listens_for(Session, "before_flush")
+def _collect_changes(session: Session, flush_context: UOWTransaction, instances: Any) -> None:
+    # Updates are diffed here, while the database still holds the old values;
+    # inserts and deletes are recorded after the flush, when keys are known.
+    actor_id = current_actor_id(session)
+    now = utcnow()
+    for obj in session.new:
+        if isinstance(obj, AuditColumns):
+            if obj.created_by is None:
+                obj.created_by = actor_id
+            if obj.updated_by is None:
+                obj.updated_by = actor_id
+    updates = []
+    for obj in session.dirty:
+        if _is_audited(obj):
+            changes = _column_changes(session, obj)
+            if _is_meaningful(obj, changes):
+                obj.updated_on = now
+                obj.updated_by = actor_id
+                updates.append((obj, changes))
+    session.info[_UPDATES_KEY] = updates
+
+
+@event.listens_for(Session, "after_flush")
+def _write_history(session: Session, flush_context: UOWTransaction) -> None:
+    # In after_flush the session still shows the pre-flush new and deleted
+    # sets, and primary keys are assigned.
+    actor_id = current_actor_id(session)
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+
+    def add(obj: object, kind: OpsDBHistoryType, changes: dict[str, Any]) -> None:
+        rows.append(
+            {
+                "event_type": kind,
+                "class_name": type(obj).__name__,
+                "row_key": _row_key(obj),
+                "changes": changes,
+                "event_details": {"table": obj.__tablename__},  # type: ignore[attr-defined]
+                "created_by": actor_id,
+                "updated_by": actor_id,
+                "created_on": now,
+                "updated_on": now,
+            }
+        )
+
+    for obj in session.new:
+        if _is_audited(obj):
+            add(obj, OpsDBHistoryType.NEW, _row_values(obj, as_new=True))
+    for obj, changes in session.info.pop(_UPDATES_KEY, []):
+        add(obj, OpsDBHistoryType.UPDATED, changes)
+    for obj in session.deleted:
+        if _is_audited(obj):
+            add(obj, OpsDBHistoryType.DELETED, _row_values(obj, as_new=False))
+
+    if rows:
+        session.connection().execute(insert(OpsDBHistory.__table__), rows)

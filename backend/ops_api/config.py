@@ -1,0 +1,112 @@
+"""Settings: defaults, then OPS_-prefixed environment variables, then the mapping given to create_app.
+
+``DATABASE_URL`` selects PostgreSQL; without it the application uses a SQLite
+file in the Flask instance folder, so a fresh checkout runs with no server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+from ops_api.services.users import SYSTEM_ADMIN_OIDC_ID
+
+# The FakeAuth demo users that `flask seed-demo` creates; like the System
+# Admin they are never disabled by the inactivity job unless configured otherwise.
+FAKEAUTH_OIDC_IDS = tuple(
+    uuid.UUID(f"00000000-0000-1111-a111-0000000000{n}") for n in ("18", "19", "20", "21", "22", "27", "28")
+)
+DEFAULT_EXCLUDED_OIDC_IDS = (SYSTEM_ADMIN_OIDC_ID, *FAKEAUTH_OIDC_IDS)
+
+
+class ConfigError(ValueError):
+    """A setting has a value the application cannot use."""
+
+
+def defaults(instance_path: str) -> dict[str, Any]:
+    return {
+        "SQLALCHEMY_DATABASE_URI": database_url_from_env(instance_path),
+        "SQLALCHEMY_ENGINE_OPTIONS": {},
+        # Inactivity rule and job settings (OPS_DEACTIVATION_*).
+        "DEACTIVATION_INACTIVE_DAYS": 60,
+        "DEACTIVATION_MAX_PER_RUN": 50,
+        "DEACTIVATION_EXCLUDED_OIDC_IDS": None,  # None: DEFAULT_EXCLUDED_OIDC_IDS
+        "MIGRATIONS_DIRECTORY": None,  # None: the migrations shipped with the package
+    }
+
+
+def database_url_from_env(instance_path: str) -> str:
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if not url:
+        return "sqlite:///" + os.path.join(instance_path, "ops.db")
+    return normalize_database_url(url)
+
+
+def normalize_database_url(url: str) -> str:
+    """Point bare PostgreSQL URLs at the psycopg 3 driver, the only one installed."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _positive_int(config: Mapping[str, Any], key: str, *, allow_zero: bool) -> int:
+    value = config[key]
+    if isinstance(value, str):
+        value = value.strip()
+        if value.lstrip("-").isdigit():
+            value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"OPS_{key} must be a whole number, got {config[key]!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        lowest = 0 if allow_zero else 1
+        raise ConfigError(f"OPS_{key} must be {lowest} or more, got {value}")
+    return value
+
+
+def parse_oidc_ids(value: Any) -> tuple[uuid.UUID, ...]:
+    """Accept a JSON list, a comma-separated string or an iterable of UUIDs."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"OPS_DEACTIVATION_EXCLUDED_OIDC_IDS is not valid JSON: {exc}") from None
+        else:
+            value = [part for part in (p.strip() for p in text.split(",")) if part]
+    if not isinstance(value, (list, tuple, set, frozenset)):
+        raise ConfigError(
+            f"OPS_DEACTIVATION_EXCLUDED_OIDC_IDS must be a list of UUIDs, got {value!r}"
+        )
+    ids = []
+    for item in value:
+        try:
+            ids.append(item if isinstance(item, uuid.UUID) else uuid.UUID(str(item)))
+        except ValueError:
+            raise ConfigError(f"OPS_DEACTIVATION_EXCLUDED_OIDC_IDS: {item!r} is not a UUID") from None
+    return tuple(ids)
+
+
+def finalize(config: MutableMapping[str, Any]) -> None:
+    """Validate and normalise the settings in place; raise ConfigError with a one-line message."""
+    uri = config.get("SQLALCHEMY_DATABASE_URI")
+    if not isinstance(uri, str) or not uri.strip():
+        raise ConfigError("SQLALCHEMY_DATABASE_URI (or DATABASE_URL) must be a database URL")
+    config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(uri.strip())
+    config["DEACTIVATION_INACTIVE_DAYS"] = _positive_int(config, "DEACTIVATION_INACTIVE_DAYS", allow_zero=False)
+    config["DEACTIVATION_MAX_PER_RUN"] = _positive_int(config, "DEACTIVATION_MAX_PER_RUN", allow_zero=True)
+    excluded = config.get("DEACTIVATION_EXCLUDED_OIDC_IDS")
+    config["DEACTIVATION_EXCLUDED_OIDC_IDS"] = (
+        DEFAULT_EXCLUDED_OIDC_IDS if excluded is None else parse_oidc_ids(excluded)
+    )
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Writers wait for each other instead of failing at once.
+        options.setdefault("connect_args", {}).setdefault("timeout", 30)
+    else:
+        options.setdefault("pool_pre_ping", True)
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = options

@@ -1,0 +1,155 @@
+"""Fixtures: every data test runs once on SQLite and once on PostgreSQL.
+
+PostgreSQL comes from TEST_DATABASE_URL (default: the local server's ``test``
+database). The run creates a schema of its own there, migrates it once, empties
+it after every test and drops it at the end, so tests are isolated from each
+other and from anything else in that database. If no PostgreSQL answers, its
+tests are skipped with one loud line, except under CI=true, where the run fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask_migrate import upgrade
+
+from ops_api import create_app
+from ops_api.extensions import db
+from ops_api.models import Role, RoleName, User
+from ops_api.services.users import get_or_create_system_admin
+
+import factories
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+ALL_TABLES = "ops_db_history, ops_event, user_session, user_role, role, ops_user"
+_pg_problem: str | None = None
+
+
+def pg_base_url() -> str:
+    return os.environ.get("TEST_DATABASE_URL", DEFAULT_PG_URL)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _pg_problem
+    engine = sa.create_engine(pg_base_url(), connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # any failure to connect means: no PostgreSQL here
+        _pg_problem = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    finally:
+        engine.dispose()
+    if _pg_problem and os.environ.get("CI", "").lower() == "true":
+        pytest.exit(f"PostgreSQL is required under CI=true but {pg_base_url()} failed: {_pg_problem}", returncode=1)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if _pg_problem:
+        return f"!!! PostgreSQL NOT REACHABLE at {pg_base_url()} ({_pg_problem}): its tests are SKIPPED !!!"
+    return f"PostgreSQL: {pg_base_url()}"
+
+
+def _with_search_path(url: str, schema: str) -> str:
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
+
+
+def _migrate(url: str) -> None:
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (cheaper than migrating each time)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "ops.db"
+    _migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url() -> Iterator[str]:
+    """A migrated schema of this run's own in the PostgreSQL test database."""
+    if _pg_problem:
+        pytest.skip(f"PostgreSQL not reachable: {_pg_problem}")
+    schema = f"ops_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin_engine = sa.create_engine(pg_base_url())
+    with admin_engine.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = _with_search_path(pg_base_url(), schema)
+    try:
+        _migrate(url)
+        yield url
+    finally:
+        with admin_engine.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin_engine.dispose()
+
+
+def _empty_pg_schema(url: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"TRUNCATE {ALL_TABLES} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty, migrated database of either kind."""
+    if request.param == "sqlite":
+        path = tmp_path / "ops.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("pg_schema_url")
+        _empty_pg_schema(url)
+        yield url
+        _empty_pg_schema(url)
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    application = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
+    with application.app_context():
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def session(app: Flask):
+    """The application's SQLAlchemy session, on the test's database."""
+    return db.session
+
+
+@pytest.fixture
+def system_admin(session) -> User:
+    user = get_or_create_system_admin(session)
+    session.commit()
+    return user
+
+
+@pytest.fixture
+def roles(session) -> dict[str, Role]:
+    by_name = {name.value: Role(name=name.value) for name in RoleName}
+    session.add_all(by_name.values())
+    session.commit()
+    return by_name
+
+
+@pytest.fixture
+def user_admin(session, roles) -> User:
+    """An ordinary person holding USER_ADMIN."""
+    admin = factories.make_user(session, email="pat.admin@example.gov", roles=[roles["USER_ADMIN"]])
+    session.commit()
+    return admin

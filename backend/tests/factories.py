@@ -1,0 +1,67 @@
+"""Small builders for test data; each flushes and leaves the commit to the test."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ops_api.models import OpsDBHistory, OpsEvent, Role, User, UserSession, UserStatus
+
+_numbers = itertools.count(1)
+
+
+def make_user(
+    session: Session,
+    *,
+    email: str | None = None,
+    status: UserStatus = UserStatus.ACTIVE,
+    created_on: datetime | None = None,
+    reactivated_on: datetime | None = None,
+    roles: list[Role] | None = None,
+    oidc_id: uuid.UUID | None = None,
+) -> User:
+    number = next(_numbers)
+    user = User(
+        oidc_id=oidc_id or uuid.uuid4(),
+        email=email or f"person{number}@example.gov",
+        first_name="Person",
+        last_name=str(number),
+        status=status,
+        reactivated_on=reactivated_on,
+        roles=roles or [],
+    )
+    if created_on is not None:
+        user.created_on = created_on
+        user.updated_on = created_on
+    session.add(user)
+    session.flush()
+    return user
+
+
+def make_session(
+    session: Session, user: User, *, last_active_at: datetime | None, is_active: bool = True
+) -> UserSession:
+    user_session = UserSession(
+        user_id=user.id, is_active=is_active, ip_address="10.0.0.1", last_active_at=last_active_at
+    )
+    session.add(user_session)
+    session.flush()
+    return user_session
+
+
+def events_for(session: Session, user: User) -> list[OpsEvent]:
+    """UPDATE_USER and other events whose details name ``user``."""
+    events = session.scalars(select(OpsEvent).order_by(OpsEvent.id)).all()
+    return [e for e in events if (e.event_details or {}).get("user_id") == user.id]
+
+
+def history_for(session: Session, class_name: str, row_key: object) -> list[OpsDBHistory]:
+    return session.scalars(
+        select(OpsDBHistory)
+        .where(OpsDBHistory.class_name == class_name, OpsDBHistory.row_key == str(row_key))
+        .order_by(OpsDBHistory.id)
+    ).all()
