@@ -5,21 +5,193 @@ Registered on ``app.cli`` by ``ops_api.create_app``; run them as ``flask <comman
 
 from __future__ import annotations
 
+import json
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
 import click
-from flask import Flask
+import sqlalchemy as sa
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from ops_api.clock import utcnow
 from ops_api.extensions import db
+from ops_api.job_logging import configure_job_logging
 from ops_api.services.demo_data import seed_demo
+from ops_api.services.user_deactivation import (
+    DeactivationReport,
+    RunOutcome,
+    UserDeactivationService,
+    describe_error,
+)
+
+logger = logging.getLogger("ops_api.cli")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_REFUSED_BY_CAP = 3
+
+EXIT_CODES = {
+    RunOutcome.COMPLETED: EXIT_OK,
+    RunOutcome.SKIPPED: EXIT_OK,
+    RunOutcome.FAILED: EXIT_FAILED,
+    RunOutcome.REFUSED_BY_CAP: EXIT_REFUSED_BY_CAP,
+}
 
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(disable_inactive_users_command)
+
+
+class OneLineUsageError(click.UsageError):
+    """A usage error shown as one line on stderr (exit code 2)."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class OneLineUsageCommand(click.Command):
+    """A command whose usage errors take one line, not the usage block."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            if isinstance(exc, OneLineUsageError):
+                raise
+            raise OneLineUsageError(exc.format_message(), ctx=exc.ctx) from None
+
+
+class JobEnvironmentError(Exception):
+    """The job cannot run here (database unreachable, schema missing); nothing was changed."""
+
+
+class IsoInstant(click.ParamType):
+    name = "ISO-8601"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            parsed = value
+        else:
+            try:
+                parsed = datetime.fromisoformat(str(value).strip())
+            except ValueError:
+                self.fail(f"{value!r} is not an ISO-8601 date or instant (e.g. 2026-12-31T09:00:00Z)", param, ctx)
+        # A date or time without an offset is read as UTC, like every time here.
+        return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+
+
+def check_database() -> None:
+    """Raise JobEnvironmentError unless the database answers and its schema is up to date."""
+    url = db.engine.url.render_as_string(hide_password=True)
+    try:
+        with db.engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_heads()
+            has_users = sa.inspect(connection).has_table("ops_user")
+    except sa.exc.DBAPIError as exc:
+        raise JobEnvironmentError(f"cannot connect to the database {url}: {describe_error(exc)}") from None
+    if not has_users or not current:
+        raise JobEnvironmentError(f"the database {url} has no schema; run `flask db upgrade` first")
+    heads = set(ScriptDirectory(current_app.extensions["migrate"].directory).get_heads())
+    if set(current) != heads:
+        raise JobEnvironmentError(
+            f"the database {url} is at migration {', '.join(sorted(current))}, not {', '.join(sorted(heads))};"
+            " run `flask db upgrade` first"
+        )
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo_command() -> None:
     """Create the demo roles and users (idempotent). Run `flask db upgrade` first."""
     added = seed_demo(db.session, now=utcnow())
     db.session.commit()
     click.echo(f"seed-demo: {added} users added")
+
+
+@click.command(
+    "disable-inactive-users",
+    cls=OneLineUsageCommand,
+    epilog=(
+        "\b\nExit codes:\n"
+        f"  {EXIT_OK}  success: users disabled, nobody due, a dry run, or skipped because another run holds the lock\n"
+        f"  {EXIT_FAILED}  failure: a user could not be disabled, or the run could not run (database, schema)\n"
+        f"  {EXIT_USAGE}  usage error: a bad option; nothing was changed\n"
+        f"  {EXIT_REFUSED_BY_CAP}  refused by the safety cap: more users due than --max-disable; nobody was disabled"
+    ),
+)
+@click.option("--days", type=click.IntRange(min=1), default=None, help="Inactivity threshold in days [default: OPS_DEACTIVATION_INACTIVE_DAYS, 60].")
+@click.option("--dry-run", is_flag=True, help="Report who is due; change nothing.")
+@click.option("--as-of", "as_of", type=IsoInstant(), default=None, help="With --dry-run: preview who would be due at this UTC date or instant.")
+@click.option("--max-disable", type=click.IntRange(min=0), default=None, help="Safety cap for this run; 0 lifts it [default: OPS_DEACTIVATION_MAX_PER_RUN, 50].")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Report on stdout as text or one JSON document.")
+@with_appcontext
+def disable_inactive_users_command(
+    days: int | None, dry_run: bool, as_of: datetime | None, max_disable: int | None, output_format: str
+) -> None:
+    """Disable ACTIVE accounts with no activity for the threshold (NIST SP 800-53 AC-2(3)).
+
+    Each account is disabled as a System Admin would: status INACTIVE, sessions
+    ended, an UPDATE_USER event and ops_db_history rows. Logs go to stderr as
+    JSON lines; the report goes to stdout.
+    """
+    if as_of is not None and not dry_run:
+        raise OneLineUsageError("--as-of is accepted only with --dry-run; a real run always uses now")
+    configure_job_logging()
+    try:
+        check_database()
+        service = UserDeactivationService.from_config(db.session, current_app.config, inactive_days=days)
+        report = service.disable_inactive_users(dry_run=dry_run, max_disable=max_disable, as_of=as_of)
+    except JobEnvironmentError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_FAILED) from None
+    except Exception as exc:  # the run could not run: say so in one line, details in the log
+        logger.error("disable-inactive-users could not run: %s", exc, exc_info=True, extra={"event": "run_error"})
+        click.echo(f"error: disable-inactive-users could not run: {describe_error(exc)}", err=True)
+        raise SystemExit(EXIT_FAILED) from None
+
+    if output_format == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        click.echo(render_text(report))
+    raise SystemExit(EXIT_CODES[report.outcome])
+
+
+def render_text(report: DeactivationReport) -> str:
+    """A readable summary for a person at a terminal."""
+    mode = "dry run, nothing changed" if report.dry_run else "real run"
+    lines = [f"disable-inactive-users as of {report.as_of.isoformat()} (threshold {report.threshold_days} days; {mode})"]
+    if report.skipped_by_lock:
+        return "\n".join([*lines, report.skipped_reason or "skipped"])
+    failed = {f.user_id: f.error for f in report.failed}
+    disabled = set(report.disabled)
+    no_longer_due = set(report.no_longer_due)
+    if report.candidates:
+        lines.append(f"{len(report.candidates)} users inactive for {report.threshold_days} days or more:")
+        for c in report.candidates:
+            if c.user_id in disabled:
+                action = "disabled"
+            elif c.user_id in failed:
+                action = f"FAILED: {failed[c.user_id]}"
+            elif c.user_id in no_longer_due:
+                action = "left alone: active again"
+            elif report.dry_run:
+                action = "would be disabled"
+            else:
+                action = "not disabled"
+            lines.append(
+                f"  {c.user_id:>6}  {c.email or '(no email)':<40} last seen {c.last_seen:%Y-%m-%d %H:%M}Z"
+                f"  {c.days_inactive:>4} days  {action}"
+            )
+    else:
+        lines.append("Nobody is due.")
+    if report.skipped_reason:
+        lines.append(report.skipped_reason)
+    if not report.dry_run:
+        lines.append(f"Disabled {len(report.disabled)}, failed {len(report.failed)}, left alone {len(report.no_longer_due)}.")
+    return "\n".join(lines)

@@ -51,6 +51,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit(f"PostgreSQL is required under CI=true but {pg_base_url()} failed: {_pg_problem}", returncode=1)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked postgres_only run on the PostgreSQL variant alone."""
+    kept, dropped = [], []
+    for item in items:
+        variant = getattr(item, "callspec", None) and item.callspec.params.get("database_url")
+        if item.get_closest_marker("postgres_only") and variant == "sqlite":
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     if _pg_problem:
         return f"!!! PostgreSQL NOT REACHABLE at {pg_base_url()} ({_pg_problem}): its tests are SKIPPED !!!"

@@ -6,6 +6,7 @@ import itertools
 import uuid
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -65,3 +66,32 @@ def history_for(session: Session, class_name: str, row_key: object) -> list[OpsD
         .where(OpsDBHistory.class_name == class_name, OpsDBHistory.row_key == str(row_key))
         .order_by(OpsDBHistory.id)
     ).all()
+
+
+def refuse_deactivation_of(session: Session, user_id: int) -> None:
+    """Install a real database fault: a trigger that aborts making ``user_id`` INACTIVE."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(sa.text(
+            f"CREATE TRIGGER refuse_one BEFORE UPDATE OF status ON ops_user WHEN NEW.id = {int(user_id)} "
+            "AND NEW.status = 'INACTIVE' BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END"
+        ))
+    else:
+        session.execute(sa.text(
+            "CREATE FUNCTION refuse_one() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'refused by test trigger'; END $$ LANGUAGE plpgsql"
+        ))
+        session.execute(sa.text(
+            "CREATE TRIGGER refuse_one BEFORE UPDATE ON ops_user FOR EACH ROW "
+            f"WHEN (NEW.id = {int(user_id)} AND NEW.status = 'INACTIVE') EXECUTE FUNCTION refuse_one()"
+        ))
+    session.commit()
+
+
+def remove_refusal(session: Session) -> None:
+    session.rollback()
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(sa.text("DROP TRIGGER IF EXISTS refuse_one"))
+    else:
+        session.execute(sa.text("DROP TRIGGER IF EXISTS refuse_one ON ops_user"))
+        session.execute(sa.text("DROP FUNCTION IF EXISTS refuse_one()"))
+    session.commit()

@@ -1,0 +1,440 @@
+"""Disable accounts after a period of inactivity (NIST SP 800-53 AC-2(3)).
+
+The rule, for a user U at the instant ``now`` (UTC, computed in Python):
+
+* ``last_seen(U)`` is the latest of: the greatest ``last_active_at`` over all of
+  U's sessions, active or ended; ``U.reactivated_on`` (the moment an admin last
+  made U ACTIVE again); ``U.created_on``. A value later than ``now`` (clock
+  skew, bad data) counts as ``now``: it can never exempt an account for longer
+  than a login at this moment would.
+* U is disabled when U is ACTIVE, not excluded, and
+  ``now - last_seen(U) >= threshold`` (60 days by default).
+
+Every deactivation goes through :func:`ops_api.services.users.deactivate_user`
+with the System Admin as actor, so it is recorded exactly like a manual one.
+
+Transactions: :meth:`UserDeactivationService.find_inactive_users` only reads.
+:meth:`UserDeactivationService.disable_inactive_users` owns its transactions:
+it ends the session's current transaction with a rollback, then commits once
+per user (so one failure cannot undo or block the others). Call it with a
+session that holds no uncommitted work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, exists, func, or_, select, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from ops_api.clock import ensure_utc, utcnow
+from ops_api.models import User, UserSession, UserStatus
+from ops_api.services.users import SYSTEM_ADMIN_OIDC_ID, deactivate_user, get_or_create_system_admin
+from ops_api.sql import greatest, least
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_INACTIVE_DAYS = 60
+DEFAULT_MAX_DISABLE = 50
+# Key of the PostgreSQL advisory lock that keeps runs from overlapping.
+RUN_LOCK_KEY = 2026_0026_0003
+
+
+class RunOutcome(enum.Enum):
+    COMPLETED = "completed"  # every due user disabled (or nobody was due, or a dry run)
+    FAILED = "failed"  # a user could not be disabled, or the run was stopped early
+    REFUSED_BY_CAP = "refused_by_cap"  # more users due than the safety cap allows
+    SKIPPED = "skipped"  # another run holds the lock
+
+
+@dataclass(frozen=True)
+class InactiveUser:
+    user_id: int
+    email: str | None
+    last_seen: datetime
+    days_inactive: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "email": self.email,
+            "last_seen": self.last_seen.isoformat(),
+            "days_inactive": self.days_inactive,
+        }
+
+
+@dataclass(frozen=True)
+class FailedUser:
+    user_id: int
+    error: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "error": self.error}
+
+
+@dataclass
+class DeactivationReport:
+    as_of: datetime
+    threshold_days: int
+    dry_run: bool
+    max_disable: int
+    candidates: list[InactiveUser] = field(default_factory=list)
+    disabled: list[int] = field(default_factory=list)
+    # Due when the run started, but not any more when their row was locked
+    # (they logged in, or someone else changed them meanwhile).
+    no_longer_due: list[int] = field(default_factory=list)
+    failed: list[FailedUser] = field(default_factory=list)
+    skipped_reason: str | None = None
+    refused_by_cap: bool = False
+    skipped_by_lock: bool = False
+    stopped_early: bool = False
+    duration_seconds: float = 0.0
+
+    @property
+    def outcome(self) -> RunOutcome:
+        if self.skipped_by_lock:
+            return RunOutcome.SKIPPED
+        if self.refused_by_cap and not self.dry_run:
+            return RunOutcome.REFUSED_BY_CAP
+        if self.failed or self.stopped_early:
+            return RunOutcome.FAILED
+        return RunOutcome.COMPLETED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "as_of": self.as_of.isoformat(),
+            "threshold_days": self.threshold_days,
+            "candidates": [c.to_dict() for c in self.candidates],
+            "disabled": list(self.disabled),
+            "failed": [f.to_dict() for f in self.failed],
+            "skipped_reason": self.skipped_reason,
+        }
+
+
+class UserDeactivationService:
+    """Finds and disables inactive accounts. Takes the session it works in; never reads Flask globals."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        inactive_days: int = DEFAULT_INACTIVE_DAYS,
+        excluded_oidc_ids: Iterable[uuid.UUID] | None = None,
+        max_disable: int = DEFAULT_MAX_DISABLE,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        if isinstance(inactive_days, bool) or not isinstance(inactive_days, int) or inactive_days < 1:
+            raise ValueError(f"inactive_days must be a whole number of at least 1, got {inactive_days!r}")
+        _check_max_disable(max_disable)
+        if excluded_oidc_ids is None:
+            from ops_api.config import DEFAULT_EXCLUDED_OIDC_IDS
+
+            excluded_oidc_ids = DEFAULT_EXCLUDED_OIDC_IDS
+        self.session = session
+        self.inactive_days = inactive_days
+        # The System Admin acts for the job, so it is never a candidate itself.
+        self.excluded_oidc_ids = frozenset({*excluded_oidc_ids, SYSTEM_ADMIN_OIDC_ID})
+        self.max_disable = max_disable
+        self.clock = clock
+
+    @classmethod
+    def from_config(
+        cls, session: Session, config: Mapping[str, Any], *, inactive_days: int | None = None
+    ) -> UserDeactivationService:
+        """Build the service from the application's settings (``inactive_days`` overrides the rule)."""
+        return cls(
+            session,
+            inactive_days=inactive_days or config["DEACTIVATION_INACTIVE_DAYS"],
+            excluded_oidc_ids=config["DEACTIVATION_EXCLUDED_OIDC_IDS"],
+            max_disable=config["DEACTIVATION_MAX_PER_RUN"],
+        )
+
+    @property
+    def threshold(self) -> timedelta:
+        return timedelta(days=self.inactive_days)
+
+    # -- reading -------------------------------------------------------------
+
+    def find_inactive_users(self, as_of: datetime | None = None) -> list[InactiveUser]:
+        """Users the rule would disable at ``as_of`` (default: now), longest inactive first.
+
+        One SQL statement, whatever the number of users. ``as_of`` previews a
+        later (or earlier) date; activity recorded after the real now still
+        counts as now.
+        """
+        now = self.clock()
+        as_of = now if as_of is None else ensure_utc(as_of)
+        rows = self.session.execute(self._inactive_users_query(as_of=as_of, now=now)).all()
+        return [_inactive_user(row, as_of) for row in rows]
+
+    def last_seen_of(self, user_ids: Iterable[int], *, now: datetime | None = None) -> dict[int, datetime]:
+        """``last_seen`` for the given users (one statement), as the rule computes it."""
+        now = self.clock() if now is None else now
+        ids = list(user_ids)
+        if not ids:
+            return {}
+        last_seen = self._last_seen_expression(now)
+        rows = self.session.execute(select(User.id, last_seen).where(User.id.in_(ids)))
+        return {user_id: seen for user_id, seen in rows}
+
+    def _last_seen_expression(self, now: datetime) -> Any:
+        latest_activity = (
+            select(func.max(UserSession.last_active_at))
+            .where(UserSession.user_id == User.id)
+            .correlate(User)
+            .scalar_subquery()
+        )
+        window_start = func.coalesce(User.reactivated_on, User.created_on)
+        return least(
+            greatest(User.created_on, window_start, func.coalesce(latest_activity, User.created_on)),
+            now,
+        ).label("last_seen")
+
+    def _inactive_users_query(self, *, as_of: datetime, now: datetime) -> Select[Any]:
+        cutoff = as_of - self.threshold
+        last_seen = self._last_seen_expression(now)
+        query = select(User.id, User.email, last_seen).where(User.status == UserStatus.ACTIVE)
+        if self.excluded_oidc_ids:
+            query = query.where(
+                or_(User.oidc_id.is_(None), User.oidc_id.not_in(sorted(self.excluded_oidc_ids)))
+            )
+        if cutoff < now:
+            # Every input to last_seen must be at or before the cutoff. Spelled
+            # out column by column so the planner can use the indexes: the
+            # anti-join probes user_session by (user_id, last_active_at).
+            recent_activity = exists().where(
+                UserSession.user_id == User.id, UserSession.last_active_at > cutoff
+            )
+            query = query.where(
+                User.created_on <= cutoff,
+                or_(User.reactivated_on.is_(None), User.reactivated_on <= cutoff),
+                ~recent_activity,
+            )
+        # else: a preview so far ahead that even activity at "now" is too old:
+        # every ACTIVE, non-excluded user qualifies.
+        return query.order_by(last_seen.asc(), User.id.asc())
+
+    def users_with_future_activity(self, *, now: datetime | None = None) -> list[tuple[int, str | None, datetime]]:
+        """ACTIVE users with a last_active_at later than now: bad data that the rule treats as now."""
+        now = self.clock() if now is None else now
+        rows = self.session.execute(
+            select(User.id, User.email, func.max(UserSession.last_active_at))
+            .join(UserSession, UserSession.user_id == User.id)
+            .where(User.status == UserStatus.ACTIVE, UserSession.last_active_at > now)
+            .group_by(User.id, User.email)
+            .order_by(User.id)
+        )
+        return [(user_id, email, latest) for user_id, email, latest in rows]
+
+    # -- acting --------------------------------------------------------------
+
+    def disable_inactive_users(
+        self,
+        *,
+        dry_run: bool = False,
+        max_disable: int | None = None,
+        as_of: datetime | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> DeactivationReport:
+        """Disable every user due now; return what was found and done.
+
+        ``as_of`` is accepted only with ``dry_run`` (a preview of a given date);
+        a real run always uses now. When more users are due than
+        ``max_disable`` (0: no cap), nobody is disabled. On PostgreSQL only one
+        real run at a time proceeds; another is skipped. ``should_stop`` is
+        polled between users so a run can end early yet cleanly.
+        """
+        if as_of is not None and not dry_run:
+            raise ValueError("as_of is accepted only with dry_run; a real run always uses now")
+        max_disable = self.max_disable if max_disable is None else max_disable
+        _check_max_disable(max_disable)
+        started = time.monotonic()
+        now = self.clock()
+        report = DeactivationReport(
+            as_of=now if as_of is None else ensure_utc(as_of),
+            threshold_days=self.inactive_days,
+            dry_run=dry_run,
+            max_disable=max_disable,
+        )
+        self.session.rollback()  # start from a clean transaction boundary
+
+        with self._run_lock(skip=dry_run) as acquired:
+            if not acquired:
+                report.skipped_by_lock = True
+                report.skipped_reason = "skipped: another run is in progress"
+            else:
+                self._run(report, now=now, should_stop=should_stop)
+
+        report.duration_seconds = round(time.monotonic() - started, 3)
+        _log_summary(report)
+        return report
+
+    def _run(self, report: DeactivationReport, *, now: datetime, should_stop: Callable[[], bool]) -> None:
+        for user_id, email, latest in self.users_with_future_activity(now=now):
+            logger.warning(
+                "user %s (%s) has activity recorded in the future (%s); it counts as now",
+                user_id,
+                email,
+                latest.isoformat(),
+                extra={"event": "future_activity", "user_id": user_id, "email": email, "last_active_at": latest.isoformat()},
+            )
+        report.candidates = self.find_inactive_users(report.as_of if report.dry_run else None)
+        self.session.rollback()  # end the read; each user gets a transaction of its own
+
+        due = len(report.candidates)
+        if report.max_disable and due > report.max_disable:
+            report.refused_by_cap = True
+            report.skipped_reason = (
+                f"refused by the safety cap: {due} users are due, more than the cap of "
+                f"{report.max_disable}; nobody was disabled"
+                + ("" if report.dry_run else f" (rerun with --max-disable {due} once the activity data is checked)")
+            )
+            return
+        if report.dry_run or not report.candidates:
+            return
+
+        actor_id = self._system_admin_id()
+        for candidate in report.candidates:
+            if should_stop():
+                processed = len(report.disabled) + len(report.failed) + len(report.no_longer_due)
+                report.stopped_early = True
+                report.skipped_reason = f"stopped early: {processed} of {due} due users processed"
+                break
+            try:
+                done = self._disable_one(candidate.user_id, actor_id=actor_id)
+                self.session.commit()
+            except Exception as exc:  # one user's failure must not stop the others
+                self.session.rollback()
+                error = describe_error(exc)
+                report.failed.append(FailedUser(candidate.user_id, error))
+                logger.error(
+                    "could not disable user %s: %s",
+                    candidate.user_id,
+                    error,
+                    extra={"event": "user_disable_failed", "user_id": candidate.user_id, "error": error},
+                )
+                continue
+            if done is None:
+                report.no_longer_due.append(candidate.user_id)
+            else:
+                report.disabled.append(candidate.user_id)
+                logger.info(
+                    "user %s disabled after %s days of inactivity",
+                    done.user_id,
+                    done.days_inactive,
+                    extra={"event": "user_disabled", **done.to_dict()},
+                )
+
+    def _system_admin_id(self) -> int:
+        admin = get_or_create_system_admin(self.session)
+        admin_id = admin.id
+        self.session.commit()
+        return admin_id
+
+    def _disable_one(self, user_id: int, *, actor_id: int) -> InactiveUser | None:
+        """Lock the user's row, check the rule again, and disable if still due. The caller commits."""
+        user = self._lock_user(user_id)
+        now = self.clock()
+        still_due = self.session.execute(self._inactive_users_query(as_of=now, now=now).where(User.id == user_id)).first()
+        if user is None or still_due is None:
+            return None
+        current = _inactive_user(still_due, now)
+        actor = self.session.get(User, actor_id)
+        if actor is None:
+            raise LookupError(f"the System Admin user {actor_id} no longer exists")
+        reason = (
+            f"Automatically disabled: inactive for {current.days_inactive} days "
+            f"(last seen {current.last_seen.isoformat()}; threshold {self.inactive_days} days)"
+        )
+        deactivate_user(self.session, user, actor=actor, reason=reason)
+        return current
+
+    def _lock_user(self, user_id: int) -> User | None:
+        # Hold the user's row until commit, so a concurrent run or login
+        # serialises with us and the re-check sees what they committed.
+        if self.session.get_bind().dialect.name == "sqlite":
+            # SQLite locks the whole file: a no-op write takes the write lock
+            # before the re-check reads, so two runs cannot both see "ACTIVE".
+            self.session.execute(
+                update(User).where(User.id == user_id).values(status=User.status),
+                execution_options={"synchronize_session": False},
+            )
+            query = select(User).where(User.id == user_id)
+        else:
+            query = select(User).where(User.id == user_id).with_for_update()
+        return self.session.scalars(query.execution_options(populate_existing=True)).first()
+
+    @contextlib.contextmanager
+    def _run_lock(self, *, skip: bool) -> Iterator[bool]:
+        """Hold PostgreSQL's session-level advisory lock for the run; yield whether it was acquired.
+
+        Taken on a connection of its own, so the per-user commits (which
+        return the session's connection to the pool) cannot release it early.
+        SQLite has no such lock; the per-user re-check under the write lock
+        keeps concurrent runs from disabling anyone twice.
+        """
+        engine = self.session.get_bind()
+        if skip or engine.dialect.name != "postgresql":
+            yield True
+            return
+        with engine.connect() as connection:
+            acquired = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": RUN_LOCK_KEY}).scalar()
+            connection.commit()
+            try:
+                yield bool(acquired)
+            finally:
+                if acquired:
+                    with contextlib.suppress(Exception):  # a dead connection has released it already
+                        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": RUN_LOCK_KEY})
+                        connection.commit()
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line naming an error; for database errors, the driver's own message."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
+
+
+def _check_max_disable(max_disable: int) -> None:
+    if isinstance(max_disable, bool) or not isinstance(max_disable, int) or max_disable < 0:
+        raise ValueError(f"max_disable must be a whole number of at least 0, got {max_disable!r}")
+
+
+def _inactive_user(row: Any, as_of: datetime) -> InactiveUser:
+    user_id, email, last_seen = row
+    return InactiveUser(user_id=user_id, email=email, last_seen=last_seen, days_inactive=(as_of - last_seen).days)
+
+
+def _log_summary(report: DeactivationReport) -> None:
+    logger.info(
+        "disable-inactive-users %s: %s due, %s disabled, %s failed%s",
+        report.outcome.value,
+        len(report.candidates),
+        len(report.disabled),
+        len(report.failed),
+        f" ({report.skipped_reason})" if report.skipped_reason else "",
+        extra={
+            "event": "run_summary",
+            "outcome": report.outcome.value,
+            "dry_run": report.dry_run,
+            "as_of": report.as_of.isoformat(),
+            "threshold_days": report.threshold_days,
+            "candidates": len(report.candidates),
+            "disabled": len(report.disabled),
+            "no_longer_due": len(report.no_longer_due),
+            "failed": len(report.failed),
+            "skipped_reason": report.skipped_reason,
+            "duration_seconds": report.duration_seconds,
+        },
+    )

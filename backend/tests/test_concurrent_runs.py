@@ -1,0 +1,117 @@
+"""Runs that overlap: each due user is disabled exactly once, with exactly one event."""
+
+import json
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import insert, select
+
+from cli_runner import run_flask, start_flask
+from ops_api.clock import utcnow
+from ops_api.models import OpsDBHistory, OpsEvent, OpsEventType, User, UserStatus
+from ops_api.services.user_deactivation import RUN_LOCK_KEY
+
+DAY = timedelta(days=1)
+
+
+def add_due_users(session, how_many):
+    long_ago = utcnow() - 400 * DAY
+    session.execute(
+        insert(User),
+        [
+            {"email": f"due{i}@example.gov", "status": UserStatus.ACTIVE, "created_on": long_ago, "updated_on": long_ago}
+            for i in range(how_many)
+        ],
+    )
+    session.commit()
+    return set(session.scalars(select(User.id)))
+
+
+def assert_each_disabled_exactly_once(session, due_ids):
+    session.expire_all()
+    statuses = dict(session.execute(select(User.id, User.status)).all())
+    assert all(statuses[uid] is UserStatus.INACTIVE for uid in due_ids)
+    events = session.scalars(select(OpsEvent).where(OpsEvent.event_type == OpsEventType.UPDATE_USER)).all()
+    per_user = Counter(e.event_details["user_id"] for e in events)
+    assert set(per_user) == due_ids
+    assert set(per_user.values()) == {1}
+    history = session.scalars(
+        select(OpsDBHistory).where(OpsDBHistory.class_name == "User", OpsDBHistory.event_type == "UPDATED")
+    ).all()
+    status_rows = Counter(int(h.row_key) for h in history if "status" in (h.changes or {}))
+    assert set(status_rows) == due_ids and set(status_rows.values()) == {1}
+
+
+@pytest.mark.parametrize("processes", [2, 5])
+def test_runs_started_together_disable_each_due_user_exactly_once(session, database_url, processes):
+    due_ids = add_due_users(session, 200)
+
+    runs = [
+        start_flask("disable-inactive-users", "--max-disable", "0", "--format", "json", database_url=database_url)
+        for _ in range(processes)
+    ]
+    results = [(run.wait(timeout=180), *run.communicate()) for run in runs]
+
+    assert [code for code, _, _ in results] == [0] * processes, [err[-500:] for _, _, err in results]
+    reports = [json.loads(out) for _, out, _ in results]
+    disabled = [uid for report in reports for uid in report["disabled"]]
+    assert sorted(disabled) == sorted(due_ids)  # nobody twice, nobody missed
+    for report in reports:
+        assert report["failed"] == []
+        assert report["skipped_reason"] in (None, "skipped: another run is in progress")
+    assert_each_disabled_exactly_once(session, due_ids)
+
+
+def run_while_lock_is_held(database_url, *args):
+    holder = sa.create_engine(database_url)
+    with holder.connect() as connection:
+        connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": RUN_LOCK_KEY})
+        connection.commit()
+        try:
+            return run_flask("disable-inactive-users", *args, "--format", "json", database_url=database_url)
+        finally:
+            connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": RUN_LOCK_KEY})
+            connection.commit()
+            holder.dispose()
+
+
+@pytest.mark.postgres_only
+def test_a_run_while_another_holds_the_lock_is_skipped_and_touches_nothing(session, database_url):
+    add_due_users(session, 3)
+
+    result = run_while_lock_is_held(database_url)
+
+    assert result.returncode == 0
+    report = json.loads(result.stdout)
+    assert report["skipped_reason"] == "skipped: another run is in progress"
+    assert report["disabled"] == []
+    session.expire_all()
+    assert set(session.scalars(select(User.status))) == {UserStatus.ACTIVE}
+    assert session.scalars(select(OpsEvent)).all() == []
+    assert "skipped" in result.stderr
+
+
+@pytest.mark.postgres_only
+def test_the_lock_is_released_when_the_run_ends(session, database_url):
+    add_due_users(session, 1)
+    run_flask("disable-inactive-users", database_url=database_url)
+
+    holder = sa.create_engine(database_url)
+    with holder.connect() as connection:
+        acquired = connection.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": RUN_LOCK_KEY}).scalar()
+        connection.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+    holder.dispose()
+    assert acquired is True
+
+
+@pytest.mark.postgres_only
+def test_a_dry_run_previews_even_while_a_run_holds_the_lock(session, database_url):
+    add_due_users(session, 2)
+
+    result = run_while_lock_is_held(database_url, "--dry-run")
+
+    assert result.returncode == 0
+    report = json.loads(result.stdout)
+    assert len(report["candidates"]) == 2 and report["skipped_reason"] is None

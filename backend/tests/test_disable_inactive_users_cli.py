@@ -1,0 +1,199 @@
+"""`flask disable-inactive-users` as a real process: report, logs, exit codes, refusals."""
+
+import json
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import func, select
+
+from cli_runner import run_flask
+from factories import make_session, make_user, refuse_deactivation_of, remove_refusal
+from ops_api.clock import utcnow
+from ops_api.models import OpsDBHistory, OpsEvent, User, UserStatus
+
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def population(session):
+    """Two due users and one recent one, relative to the real clock (a subprocess cannot be frozen)."""
+    now = utcnow()
+    due = []
+    for days in (400, 90):
+        user = make_user(session, created_on=now - 800 * DAY, email=f"idle{days}@example.gov")
+        make_session(session, user, last_active_at=now - days * DAY)
+        due.append(user)
+    recent = make_user(session, created_on=now - 800 * DAY)
+    make_session(session, recent, last_active_at=now - DAY)
+    session.commit()
+    return {"due": due, "recent": recent}
+
+
+def snapshot(session):
+    session.expire_all()
+    statuses = tuple(session.scalars(select(User.status).order_by(User.id)))
+    counts = tuple(session.scalar(select(func.count()).select_from(m)) for m in (OpsEvent, OpsDBHistory))
+    return statuses, counts
+
+
+def test_a_run_disables_due_users_and_prints_the_json_report(session, population, database_url):
+    result = run_flask("disable-inactive-users", "--format", "json", database_url=database_url)
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) == {"dry_run", "as_of", "threshold_days", "candidates", "disabled", "failed", "skipped_reason"}
+    due_ids = [u.id for u in population["due"]]
+    assert report["disabled"] == due_ids
+    assert [c["user_id"] for c in report["candidates"]] == due_ids
+    assert set(report["candidates"][0]) == {"user_id", "email", "last_seen", "days_inactive"}
+    assert report["candidates"][0]["days_inactive"] == 400
+    assert report["threshold_days"] == 60 and report["dry_run"] is False and report["failed"] == []
+    session.expire_all()
+    assert [u.status for u in population["due"]] == [UserStatus.INACTIVE, UserStatus.INACTIVE]
+    assert population["recent"].status is UserStatus.ACTIVE
+
+
+def test_the_logs_are_json_lines_one_per_disabled_user_and_one_summary(population, database_url):
+    result = run_flask("disable-inactive-users", database_url=database_url)
+
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    disabled = [line for line in lines if line.get("event") == "user_disabled"]
+    summaries = [line for line in lines if line.get("event") == "run_summary"]
+    assert [d["user_id"] for d in disabled] == [u.id for u in population["due"]]
+    assert {"email", "last_seen", "days_inactive"} <= set(disabled[0])
+    assert len(summaries) == 1
+    assert summaries[0]["disabled"] == 2 and summaries[0]["outcome"] == "completed"
+    assert "duration_seconds" in summaries[0]
+
+
+def test_the_text_report_names_who_and_what_was_done(population, database_url):
+    result = run_flask("disable-inactive-users", "--dry-run", database_url=database_url)
+
+    assert result.returncode == 0
+    assert "idle400@example.gov" in result.stdout
+    assert "400 days" in result.stdout
+    assert "would be disabled" in result.stdout
+
+
+def test_a_dry_run_changes_nothing(session, population, database_url):
+    before = snapshot(session)
+
+    result = run_flask("disable-inactive-users", "--dry-run", "--format", "json", database_url=database_url)
+
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["disabled"] == []
+    assert snapshot(session) == before
+
+
+def test_a_dry_run_as_of_a_later_date_previews_who_would_go(population, database_url):
+    later = (utcnow() + 40 * DAY).isoformat()
+
+    result = run_flask("disable-inactive-users", "--dry-run", "--as-of", later, "--days", "30", "--format", "json", database_url=database_url)
+
+    report = json.loads(result.stdout)
+    assert len(report["candidates"]) == 3  # the recent user too, 41 days idle by then
+    assert report["threshold_days"] == 30
+
+
+def test_a_run_refused_by_the_safety_cap_exits_3_and_changes_nothing(session, population, database_url):
+    before = snapshot(session)
+
+    result = run_flask("disable-inactive-users", "--max-disable", "1", database_url=database_url)
+
+    assert result.returncode == 3
+    assert "refused by the safety cap" in result.stdout
+    assert snapshot(session) == before
+
+
+def test_the_cap_comes_from_the_environment(session, population, database_url):
+    result = run_flask("disable-inactive-users", database_url=database_url, OPS_DEACTIVATION_MAX_PER_RUN="1")
+
+    assert result.returncode == 3
+
+
+def test_a_second_run_has_nothing_to_do_and_exits_0(session, population, database_url):
+    run_flask("disable-inactive-users", database_url=database_url)
+    before = snapshot(session)
+
+    result = run_flask("disable-inactive-users", "--format", "json", database_url=database_url)
+
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["disabled"] == []
+    assert snapshot(session) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--days", "0"], "--days"),
+        (["--days", "-3"], "--days"),
+        (["--days", "sixty"], "--days"),
+        (["--as-of", "next tuesday", "--dry-run"], "--as-of"),
+        (["--as-of", "2026-12-31"], "only with --dry-run"),
+        (["--format", "xml"], "--format"),
+        (["--max-disable", "-1"], "--max-disable"),
+        (["--no-such-option"], "no-such-option"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line_and_change_nothing(session, population, database_url, args, message):
+    before = snapshot(session)
+
+    result = run_flask("disable-inactive-users", *args, database_url=database_url)
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert message in result.stderr
+    assert snapshot(session) == before
+
+
+def test_an_unreachable_database_exits_1_with_one_line():
+    result = run_flask("disable-inactive-users", database_url="postgresql+psycopg://postgres@127.0.0.1:1/none")
+
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "cannot connect to the database" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_database_without_schema_exits_1_and_names_flask_db_upgrade(tmp_path):
+    result = run_flask("disable-inactive-users", database_url=f"sqlite:///{tmp_path / 'empty.db'}")
+
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "flask db upgrade" in result.stderr
+
+
+def test_a_postgresql_schema_without_tables_exits_1_and_names_flask_db_upgrade(pg_schema_url):
+    empty = pg_schema_url.replace("search_path%3D", "search_path%3Dno_such_schema_")
+
+    result = run_flask("disable-inactive-users", database_url=empty)
+
+    assert result.returncode == 1
+    assert "flask db upgrade" in result.stderr
+
+
+def test_a_failed_user_makes_the_run_exit_1(session, population, database_url):
+    session.execute(sa.text("UPDATE ops_user SET email = NULL WHERE id = :id"), {"id": population["due"][0].id})
+    session.commit()
+    blocker = population["due"][1]
+    refuse_deactivation_of(session, blocker.id)
+    try:
+        result = run_flask("disable-inactive-users", "--format", "json", database_url=database_url)
+    finally:
+        remove_refusal(session)
+
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["disabled"] == [population["due"][0].id]  # a user without an e-mail is still disabled
+    assert [f["user_id"] for f in report["failed"]] == [blocker.id]
+    assert "refused by test trigger" in report["failed"][0]["error"]
+
+
+def test_help_documents_every_exit_code(database_url):
+    result = run_flask("disable-inactive-users", "--help", database_url=database_url)
+
+    assert result.returncode == 0
+    for code in ("0  success", "1  failure", "2  usage error", "3  refused by the safety cap"):
+        assert code in result.stdout
