@@ -1,2 +1,2 @@
 # Read by python-dotenv when `flask` runs from the repository root.
-FLASK_APP=ops_api:create_app
+FLASK_APP=ops_backend.cli:create_cli_app

@@ -43,6 +43,18 @@ EXIT_CODES = {
 }
 
 
+def create_cli_app() -> Flask:
+    """The app for the ``flask`` command (FLASK_APP): a bad setting is one line on stderr and exit 1."""
+    from ops_api import create_app
+    from ops_api.config import ConfigError
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        click.echo(f"error: configuration: {exc}", err=True)
+        raise SystemExit(EXIT_FAILED) from None
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(disable_inactive_users_command)

@@ -197,3 +197,23 @@ def test_help_documents_every_exit_code(database_url):
     assert result.returncode == 0
     for code in ("0  success", "1  failure", "2  usage error", "3  refused by the safety cap"):
         assert code in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OPS_DEACTIVATION_INACTIVE_DAYS", "0"),
+        ("OPS_DEACTIVATION_INACTIVE_DAYS", "soon"),
+        ("OPS_DEACTIVATION_MAX_PER_RUN", "-2"),
+        ("OPS_DEACTIVATION_EXCLUDED_OIDC_IDS", "not-a-uuid"),
+    ],
+)
+def test_an_unusable_setting_exits_1_with_one_line_and_changes_nothing(session, population, database_url, name, value):
+    before = snapshot(session)
+
+    result = run_flask("disable-inactive-users", database_url=database_url, **{name: value})
+
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert name in result.stderr
+    assert snapshot(session) == before
