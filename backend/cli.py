@@ -132,7 +132,7 @@ def seed_demo_command() -> None:
     epilog=(
         "\b\nExit codes:\n"
         f"  {EXIT_OK}  success: users disabled, nobody due, a dry run, or skipped because another run holds the lock\n"
-        f"  {EXIT_FAILED}  failure: a user could not be disabled, or the run could not run (database, schema)\n"
+        f"  {EXIT_FAILED}  failure: a user could not be disabled, or the run could not run (settings, database, schema)\n"
         f"  {EXIT_USAGE}  usage error: a bad option; nothing was changed\n"
         f"  {EXIT_REFUSED_BY_CAP}  refused by the safety cap: more users due than --max-disable; nobody was disabled"
     ),
