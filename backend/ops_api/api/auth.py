@@ -19,7 +19,7 @@ from jwt import ExpiredSignatureError, PyJWTError
 
 from ops_api.api.errors import ApiError, validation_error
 from ops_api.extensions import db
-from ops_api.models import User, UserSession
+from ops_api.models import User
 from ops_api.services.auth import (
     AccountNotActiveError,
     LoginFailure,
@@ -174,7 +174,6 @@ def refresh() -> Response:
 @bp.post("/logout")
 def logout() -> tuple[str, int]:
     resumed = authenticate()
-    session_row: UserSession = resumed.user_session
-    log_out(db.session, resumed.user, session_row)
+    log_out(db.session, resumed.user, resumed.user_session)
     db.session.commit()
     return "", 204
