@@ -21,7 +21,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     Settings come from the defaults, then OPS_-prefixed environment variables,
     then ``config`` (e.g. SQLALCHEMY_DATABASE_URI, TESTING), which wins.
-    Raises ``ops_api.config.ConfigError`` for a setting it cannot use.
+    Raises ``ops_api.config.ConfigError`` for a setting it cannot use, and
+    refuses to build a production application with FakeAuth switched on.
     """
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(settings.defaults(app.instance_path))
@@ -36,8 +37,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIRECTORY"] or _shipped_migrations())
 
+    from ops_api.api import register_api
     from ops_backend.cli import register_commands
 
+    register_api(app)
     register_commands(app)
     return app
 

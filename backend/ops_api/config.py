@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from datetime import timedelta
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
@@ -35,6 +36,19 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "DEACTIVATION_MAX_PER_RUN": 50,
         "DEACTIVATION_EXCLUDED_OIDC_IDS": None,  # None: DEFAULT_EXCLUDED_OIDC_IDS
         "MIGRATIONS_DIRECTORY": None,  # None: the migrations shipped with the package
+        **auth_defaults(),
+    }
+
+
+def auth_defaults() -> dict[str, Any]:
+    """Settings of the API's sign-in and tokens (OPS_ENV_NAME, OPS_FAKEAUTH_ENABLED, OPS_JWT_*)."""
+    return {
+        "ENV_NAME": "local",
+        "FAKEAUTH_ENABLED": False,
+        # None: the API answers 503 until a secret is configured; the CLI needs none.
+        "JWT_SECRET_KEY": None,
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=15),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(hours=12),
     }
 
 
@@ -91,8 +105,59 @@ def parse_oidc_ids(value: Any) -> tuple[uuid.UUID, ...]:
     return tuple(ids)
 
 
+# Signs test tokens only; create_app uses it when TESTING is on and no secret is given.
+TESTING_JWT_SECRET_KEY = "testing-only-secret-never-used-outside-the-test-suite"
+MIN_JWT_SECRET_LENGTH = 32  # HS256 wants a key at least as long as its 256-bit output
+
+
+def _boolean(config: Mapping[str, Any], key: str) -> bool:
+    value = config[key]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off", ""):
+        return False
+    raise ConfigError(f"OPS_{key} must be true or false, got {value!r}")
+
+
+def _duration(config: Mapping[str, Any], key: str) -> timedelta:
+    value = config[key]
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    else:
+        seconds = _positive_int(config, key, allow_zero=False)
+    if seconds <= 0:
+        raise ConfigError(f"OPS_{key} must be a positive number of seconds, got {value!r}")
+    return timedelta(seconds=seconds)
+
+
+def is_production(config: Mapping[str, Any]) -> bool:
+    return str(config.get("ENV_NAME") or "").strip().lower() == "production"
+
+
+def finalize_auth(config: MutableMapping[str, Any]) -> None:
+    """Validate the sign-in settings; FakeAuth can never be switched on in production."""
+    config["FAKEAUTH_ENABLED"] = _boolean(config, "FAKEAUTH_ENABLED")
+    if is_production(config) and config["FAKEAUTH_ENABLED"]:
+        raise ConfigError("OPS_FAKEAUTH_ENABLED must not be true when OPS_ENV_NAME is production")
+    secret = config.get("JWT_SECRET_KEY")
+    if isinstance(secret, str):
+        secret = secret.strip() or None
+    if secret is None and config.get("TESTING"):
+        secret = TESTING_JWT_SECRET_KEY
+    if secret is not None and (not isinstance(secret, str) or len(secret) < MIN_JWT_SECRET_LENGTH):
+        raise ConfigError(f"OPS_JWT_SECRET_KEY must be a string of at least {MIN_JWT_SECRET_LENGTH} characters")
+    config["JWT_SECRET_KEY"] = secret
+    config["JWT_ACCESS_TOKEN_EXPIRES"] = _duration(config, "JWT_ACCESS_TOKEN_EXPIRES")
+    config["JWT_REFRESH_TOKEN_EXPIRES"] = _duration(config, "JWT_REFRESH_TOKEN_EXPIRES")
+
+
 def finalize(config: MutableMapping[str, Any]) -> None:
     """Validate and normalise the settings in place; raise ConfigError with a one-line message."""
+    finalize_auth(config)
     uri = config.get("SQLALCHEMY_DATABASE_URI")
     if not isinstance(uri, str) or not uri.strip():
         raise ConfigError("SQLALCHEMY_DATABASE_URI (or DATABASE_URL) must be a database URL")

@@ -1,5 +1,6 @@
 """Flask extension objects, created unbound and initialised by the app factory."""
 
+from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 
@@ -7,3 +8,4 @@ from ops_api.models.base import Base
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
+jwt = JWTManager()

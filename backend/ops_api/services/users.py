@@ -3,7 +3,8 @@
 Used by the admin API and by the inactive-account job alike, so a change made
 by the job is recorded exactly like one made by a System Admin: the status
 change, every active session ended, one UPDATE_USER ops_event, and the
-ops_db_history rows written by the audit listener.
+ops_db_history rows written by the audit listener. Below them are the admin
+API's reads and profile edits, which check the actor the same way.
 
 Transactions: these functions flush but never commit. The caller owns the
 transaction and commits (or rolls back) when its unit of work is done.
@@ -12,20 +13,22 @@ transaction and commits (or rolls back) when its unit of work is done.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ops_api.audit import acting_as
 from ops_api.clock import utcnow
-from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, RoleName, User, UserSession, UserStatus
+from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, Role, RoleName, User, UserSession, UserStatus
 
 SYSTEM_ADMIN_OIDC_ID = uuid.UUID("00000000-0000-1111-a111-000000000026")
 SYSTEM_ADMIN_EMAIL = "system.admin@email.com"
 
 
 class UserAdminError(Exception):
-    """A status change that was refused; nothing was changed."""
+    """An administrative change or read that was refused; nothing was changed."""
 
 
 class NotAuthorizedError(UserAdminError):
@@ -144,3 +147,147 @@ def _end_sessions(session: Session, user: User) -> None:
     )
     for user_session in active:
         user_session.is_active = False
+
+
+# --- The admin API's reads and edits -------------------------------------------
+
+# The profile fields an administrator may edit; status has its own path above.
+PROFILE_FIELDS = ("first_name", "last_name", "email", "roles")
+
+
+class UserNotFoundError(UserAdminError):
+    """No user has the requested id (the API answers 404)."""
+
+
+class InvalidProfileChangeError(UserAdminError):
+    """A profile edit names a value the application cannot accept (the API answers 400)."""
+
+    def __init__(self, message: str, fields: dict[str, list[str]]):
+        super().__init__(message)
+        self.fields = fields
+
+
+def require_user_admin(actor: User) -> None:
+    """Raise NotAuthorizedError unless ``actor`` may administer users."""
+    if not can_administer_users(actor):
+        raise NotAuthorizedError(f"user {actor.id} may not administer users")
+
+
+def list_users(session: Session, *, actor: User, status: UserStatus | None = None) -> list[User]:
+    """Every user (optionally only those with ``status``), ordered by id."""
+    require_user_admin(actor)
+    query = select(User).order_by(User.id)
+    if status is not None:
+        query = query.where(User.status == status)
+    return list(session.scalars(query))
+
+
+def get_user(session: Session, user_id: int, *, actor: User) -> User:
+    require_user_admin(actor)
+    user = session.get(User, user_id)
+    if user is None:
+        raise UserNotFoundError(f"no user has id {user_id}")
+    return user
+
+
+def update_user_profile(
+    session: Session, user: User, *, actor: User, changes: Mapping[str, Any]
+) -> OpsEvent | None:
+    """Apply edits of first_name, last_name, email and roles (role names).
+
+    Returns one UPDATE_USER event listing what changed, or None if nothing did.
+    The audit listener records the same change, roles included, in
+    ops_db_history. ``reactivated_on`` is never touched: an edit is not a
+    reactivation. Raises NotAuthorizedError or InvalidProfileChangeError
+    before changing anything. Flushes; the caller commits.
+    """
+    require_user_admin(actor)
+    unknown = sorted(set(changes) - set(PROFILE_FIELDS))
+    if unknown:
+        raise InvalidProfileChangeError(
+            "unknown profile fields", {key: ["not a profile field"] for key in unknown}
+        )
+    problems: dict[str, list[str]] = {}
+    new_roles: list[Role] | None = None
+    if "email" in changes:
+        taken = session.scalar(
+            select(User.id).where(func.lower(User.email) == changes["email"].lower(), User.id != user.id)
+        )
+        if taken is not None:
+            problems["email"] = ["another user has this e-mail address"]
+    if "roles" in changes:
+        wanted = list(dict.fromkeys(changes["roles"]))
+        found = {role.name: role for role in session.scalars(select(Role).where(Role.name.in_(wanted)))}
+        missing = [name for name in wanted if name not in found]
+        if missing:
+            problems["roles"] = [f"no role named {name!r}" for name in missing]
+        elif (
+            actor.id == user.id
+            and not is_system_admin(actor)
+            and RoleName.USER_ADMIN.value in user.role_names
+            and RoleName.USER_ADMIN.value not in wanted
+        ):
+            problems["roles"] = ["you cannot remove your own USER_ADMIN role"]
+        new_roles = [found[name] for name in wanted] if not missing else None
+    if problems:
+        raise InvalidProfileChangeError("the profile change is not valid", problems)
+
+    diff: dict[str, dict[str, Any]] = {}
+    with acting_as(session, actor):
+        for key in ("first_name", "last_name", "email"):
+            if key in changes and getattr(user, key) != changes[key]:
+                diff[key] = {"old": getattr(user, key), "new": changes[key]}
+                setattr(user, key, changes[key])
+        if new_roles is not None:
+            old_names = user.role_names
+            new_names = sorted(role.name for role in new_roles)
+            if old_names != new_names:
+                diff["roles"] = {"old": old_names, "new": new_names}
+                user.roles = new_roles
+        if not diff:
+            return None
+        event = OpsEvent(
+            event_type=OpsEventType.UPDATE_USER,
+            event_status=OpsEventStatus.SUCCESS,
+            created_by=actor.id,
+            event_details={"user_id": user.id, "changes": diff, "actor_id": actor.id},
+        )
+        session.add(event)
+        session.flush()
+    return event
+
+
+def update_user(
+    session: Session,
+    user: User,
+    *,
+    actor: User,
+    profile: Mapping[str, Any],
+    status: UserStatus | None,
+    reason: str,
+) -> list[OpsEvent]:
+    """An administrator's edit of one user: profile fields, then status.
+
+    The status goes through deactivate_user, lock_user or reactivate_user, so
+    it is recorded exactly as the inactivity job records it. Asking for a
+    status the user cannot reach from the current one (e.g. LOCKED to
+    INACTIVE) raises InvalidStatusChangeError. On any error the caller must
+    roll back: the profile part may already be flushed. Returns the events written.
+    """
+    require_user_admin(actor)
+    events = []
+    if profile:
+        event = update_user_profile(session, user, actor=actor, changes=profile)
+        if event is not None:
+            events.append(event)
+    if status is not None and status is not user.status:
+        change = {
+            UserStatus.INACTIVE: deactivate_user,
+            UserStatus.LOCKED: lock_user,
+            UserStatus.ACTIVE: reactivate_user,
+        }[status]
+        event = change(session, user, actor=actor, reason=reason)
+        if event is None:
+            raise InvalidStatusChangeError(f"a {user.status.name} account cannot be made {status.name}")
+        events.append(event)
+    return events

@@ -1,0 +1,39 @@
+"""The HTTP API: /auth for sign-in, /api/v1 for everything else.
+
+Every /api/v1 route except the OpenAPI description requires a valid access
+token whose session is still active and whose user is ACTIVE.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, jsonify, request
+
+from ops_api.api import auth, users
+from ops_api.api.errors import configure_jwt_errors, register_error_handlers
+from ops_api.api.openapi import spec
+from ops_api.extensions import jwt
+
+api_v1 = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+api_v1.register_blueprint(users.bp)
+
+# Endpoints under /api/v1 that answer without a token.
+PUBLIC_ENDPOINTS = frozenset({"api_v1.openapi"})
+
+
+@api_v1.before_request
+def _authenticate() -> None:
+    if request.endpoint not in PUBLIC_ENDPOINTS:
+        auth.authenticate()
+
+
+@api_v1.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(spec())
+
+
+def register_api(app: Flask) -> None:
+    jwt.init_app(app)
+    configure_jwt_errors(jwt)
+    register_error_handlers(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(api_v1)

@@ -1,0 +1,122 @@
+"""Every error the API answers has one JSON shape, and no stack trace ever leaves the server:
+
+    {"error": {"code": "not_found", "message": "no user has id 7", "fields": {}}}
+
+``code`` is a stable machine-readable word, ``message`` is for people, and
+``fields`` maps each bad request field to a list of problems (empty when the
+error is not about fields). Domain errors raised by the services are
+translated to HTTP here, once. Every error rolls back the request's
+unfinished database work, so a refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from flask import Flask, Response, current_app, jsonify, request
+from flask_jwt_extended import JWTManager
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from ops_api.extensions import db
+from ops_api.services.users import (
+    InvalidProfileChangeError,
+    InvalidStatusChangeError,
+    NotAuthorizedError,
+    UserNotFoundError,
+)
+
+# The codes of plain HTTP errors; any other status uses its name in snake_case.
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+class ApiError(Exception):
+    """An answer other than success, raised by a view and rendered by the handlers below."""
+
+    def __init__(
+        self, status: int, code: str, message: str, fields: Mapping[str, list[str]] | None = None
+    ):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = dict(fields or {})
+
+
+def validation_error(fields: Mapping[str, list[str]], message: str = "the request is not valid") -> ApiError:
+    return ApiError(400, "validation_error", message, fields)
+
+
+def error_response(status: int, code: str, message: str, fields: Mapping[str, list[str]] | None = None) -> Response:
+    response = jsonify({"error": {"code": code, "message": message, "fields": dict(fields or {})}})
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def _rollback() -> None:
+    # Whatever the request had flushed is abandoned: a refused request changes nothing.
+    db.session.rollback()
+
+
+def _api_error(exc: ApiError) -> Response:
+    _rollback()
+    return error_response(exc.status, exc.code, exc.message, exc.fields)
+
+
+def _http_error(exc: HTTPException) -> Response:
+    _rollback()
+    status = exc.code or 500
+    code = _HTTP_CODES.get(status) or re.sub(r"\W+", "_", (exc.name or "error").lower()).strip("_")
+    response = error_response(status, code, exc.description or exc.name or "error")
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+    return response
+
+
+def _unexpected(exc: Exception) -> Response:
+    if isinstance(exc, HTTPException):
+        return _http_error(exc)
+    _rollback()
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(
+        NotAuthorizedError, lambda exc: _api_error(ApiError(403, "forbidden", str(exc)))
+    )
+    app.register_error_handler(
+        InvalidStatusChangeError, lambda exc: _api_error(ApiError(400, "invalid_status_change", str(exc)))
+    )
+    app.register_error_handler(
+        InvalidProfileChangeError, lambda exc: _api_error(validation_error(exc.fields, str(exc)))
+    )
+    app.register_error_handler(UserNotFoundError, lambda exc: _api_error(ApiError(404, "not_found", str(exc))))
+    app.register_error_handler(Exception, _unexpected)
+
+
+def configure_jwt_errors(jwt: JWTManager) -> None:
+    """Give flask-jwt-extended's own refusals the same shape (the API translates them first; this is a net)."""
+
+    def invalid(*_: object) -> Response:
+        return error_response(401, "unauthorized", "the token is not valid")
+
+    jwt.unauthorized_loader(lambda reason: error_response(401, "unauthorized", "a bearer token is required"))
+    jwt.invalid_token_loader(invalid)
+    jwt.expired_token_loader(lambda header, payload: error_response(401, "token_expired", "the token has expired"))
+    jwt.revoked_token_loader(lambda header, payload: invalid())
+    jwt.needs_fresh_token_loader(lambda header, payload: invalid())
+    jwt.token_verification_failed_loader(lambda header, payload: invalid())
+    jwt.user_lookup_error_loader(lambda header, payload: invalid())

@@ -1,0 +1,240 @@
+"""The OpenAPI 3 description of the API, written by hand as data and served at /api/v1/openapi.json.
+
+A test compares its paths and methods with the application's routes, so a
+route added without a description here (or the reverse) fails the suite.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ops_api.models import RoleName, UserStatus
+
+OPENAPI_VERSION = "3.1.0"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+_USER_ID = {
+    "name": "user_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer"},
+    "description": "The user's id.",
+}
+
+# Answers every authenticated route can give.
+_AUTH_ERRORS = {
+    "401": _error("Missing, malformed or expired token; ended session; or the caller is not ACTIVE."),
+    "503": _error("Authentication is not configured on this server."),
+}
+_ADMIN_ERRORS = {**_AUTH_ERRORS, "403": _error("The caller is not a user administrator.")}
+
+_NULLABLE_STRING = {"type": ["string", "null"]}
+_TIMESTAMP = {"type": "string", "format": "date-time", "description": "UTC, ISO 8601."}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "description": "The one shape of every error answer.",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "fields"],
+                "properties": {
+                    "code": {
+                        "type": "string",
+                        "description": (
+                            "Stable and machine-readable, e.g. bad_request, validation_error, unauthorized, "
+                            "token_expired, session_ended, account_not_active, forbidden, not_found, "
+                            "method_not_allowed, invalid_status_change, unknown_user, account_inactive, "
+                            "account_locked, provider_not_enabled, auth_not_configured, internal_error."
+                        ),
+                    },
+                    "message": {"type": "string", "description": "For people; never a stack trace."},
+                    "fields": {
+                        "type": "object",
+                        "description": "Each request field in error, with its problems; empty otherwise.",
+                        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            }
+        },
+    },
+    "LoginRequest": {
+        "type": "object",
+        "required": ["provider"],
+        "description": "The provider's name and that provider's own fields. FakeAuth reads only oidc_id.",
+        "properties": {
+            "provider": {"type": "string", "examples": ["fakeauth"]},
+            "oidc_id": {"type": "string", "format": "uuid", "description": "FakeAuth: the account to log in as."},
+        },
+    },
+    "TokenPair": {
+        "type": "object",
+        "required": ["access_token", "refresh_token"],
+        "properties": {"access_token": {"type": "string"}, "refresh_token": {"type": "string"}},
+    },
+    "AccessToken": {
+        "type": "object",
+        "required": ["access_token"],
+        "properties": {"access_token": {"type": "string"}},
+    },
+    "User": {
+        "type": "object",
+        "required": ["id", "email", "first_name", "last_name", "status", "roles"],
+        "properties": {
+            "id": {"type": "integer"},
+            "oidc_id": {"type": ["string", "null"], "format": "uuid"},
+            "email": _NULLABLE_STRING,
+            "first_name": _NULLABLE_STRING,
+            "last_name": _NULLABLE_STRING,
+            "full_name": {"type": "string"},
+            "status": {"type": "string", "enum": list(UserStatus.__members__)},
+            "roles": {"type": "array", "items": {"type": "string", "enum": [r.value for r in RoleName]}},
+            "reactivated_on": {**_TIMESTAMP, "type": ["string", "null"]},
+            "created_on": _TIMESTAMP,
+            "updated_on": _TIMESTAMP,
+        },
+    },
+    "UserList": {
+        "type": "object",
+        "required": ["users"],
+        "properties": {"users": {"type": "array", "items": _ref("User")}},
+    },
+    "UserPatch": {
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "description": (
+            "Any of these fields; any other field is refused. A status change goes through the same "
+            "service as the inactivity job: INACTIVE and LOCKED end every session of the user."
+        ),
+        "properties": {
+            "status": {"type": "string", "enum": list(UserStatus.__members__)},
+            "reason": {"type": "string", "description": "Why the status changes (only with status)."},
+            "first_name": _NULLABLE_STRING,
+            "last_name": _NULLABLE_STRING,
+            "email": {"type": "string", "format": "email"},
+            "roles": {
+                "type": "array",
+                "items": {"type": "string", "enum": [r.value for r in RoleName]},
+                "description": "The complete new list of role names.",
+            },
+        },
+    },
+}
+
+PATHS: dict[str, Any] = {
+    "/auth/login": {
+        "post": {
+            "summary": "Log in through an enabled provider; opens a session.",
+            "security": [],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("LoginRequest")}}},
+            "responses": {
+                "200": _json(_ref("TokenPair"), "Tokens tied to the new session."),
+                "400": _error("Malformed body, or the provider is not enabled."),
+                "401": _error("No account has this identity."),
+                "403": _error("The account is INACTIVE or LOCKED."),
+                "503": _error("Authentication is not configured on this server."),
+            },
+        }
+    },
+    "/auth/refresh": {
+        "post": {
+            "summary": "A new access token for the refresh token's session (send the refresh token).",
+            "responses": {"200": _json(_ref("AccessToken"), "A new access token."), **_AUTH_ERRORS},
+        }
+    },
+    "/auth/logout": {
+        "post": {
+            "summary": "End the token's session.",
+            "responses": {"204": {"description": "The session has ended."}, **_AUTH_ERRORS},
+        }
+    },
+    "/api/v1/openapi.json": {
+        "get": {
+            "summary": "This description.",
+            "security": [],
+            "responses": {"200": {"description": "OpenAPI 3 document.", "content": {"application/json": {}}}},
+        }
+    },
+    "/api/v1/users/me": {
+        "get": {
+            "summary": "The caller's own record (any authenticated user).",
+            "responses": {"200": _json(_ref("User"), "The caller."), **_AUTH_ERRORS},
+        }
+    },
+    "/api/v1/users/": {
+        "get": {
+            "summary": "All users, by id (user administrators only).",
+            "parameters": [
+                {
+                    "name": "status",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": list(UserStatus.__members__)},
+                }
+            ],
+            "responses": {
+                "200": _json(_ref("UserList"), "The users."),
+                "400": _error("Unknown query parameter or status."),
+                **_ADMIN_ERRORS,
+            },
+        }
+    },
+    "/api/v1/users/{user_id}": {
+        "get": {
+            "summary": "One user (user administrators only).",
+            "parameters": [_USER_ID],
+            "responses": {
+                "200": _json(_ref("User"), "The user."),
+                "404": _error("No user has this id."),
+                **_ADMIN_ERRORS,
+            },
+        },
+        "patch": {
+            "summary": "Change a user's status and/or profile (user administrators only).",
+            "parameters": [_USER_ID],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("UserPatch")}}},
+            "responses": {
+                "200": _json(_ref("User"), "The user after the change."),
+                "400": _error("Malformed body, unknown field, bad value, or a refused status change."),
+                "404": _error("No user has this id."),
+                **_ADMIN_ERRORS,
+            },
+        },
+    },
+}
+
+
+def spec() -> dict[str, Any]:
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "OPS user administration API",
+            "version": "1",
+            "description": (
+                "Sign-in, sessions and user administration. Errors always have the shape of "
+                "#/components/schemas/Error."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearerAuth": []}],
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }
