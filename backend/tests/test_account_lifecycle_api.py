@@ -1,8 +1,5 @@
-"""End to end over HTTP: a disabled account is locked out until an administrator reactivates it.
-
-The inactivity job's own service arrives separately; here the System Admin
-calls deactivate_user directly, as the job does.
-"""
+"""End to end over HTTP and the job: 60 idle days disable an account, which stays locked
+out until an administrator reactivates it; the next hourly run then leaves it alone."""
 
 from datetime import datetime, timedelta, timezone
 
@@ -12,7 +9,7 @@ from freezegun import freeze_time
 from api_support import bearer, error_of, events_of_type, login, sessions_of
 from factories import make_user
 from ops_api.models import OpsEventStatus, OpsEventType, UserStatus
-from ops_api.services.users import deactivate_user
+from ops_api.services.user_deactivation import UserDeactivationService
 
 T0 = datetime(2026, 10, 1, 9, 0, tzinfo=timezone.utc)
 DAY_61 = T0 + timedelta(days=61)
@@ -32,15 +29,14 @@ def long_lived_tokens(app):
 def test_a_disabled_account_is_locked_out_until_an_admin_reactivates_it(
     client, session, fakeauth, long_lived_tokens, system_admin, user_admin
 ):
-    person = make_user(session, email="alex.person@example.gov")
+    person = make_user(session, email="alex.person@example.gov", created_on=T0 - timedelta(days=30))
     session.commit()
     with freeze_time(T0):
         token = login(client, person)["access_token"]
         assert client.get("/api/v1/users/me", headers=bearer(token)).status_code == 200
 
     with freeze_time(DAY_61):
-        deactivate_user(session, person, actor=system_admin, reason="no activity for 60 days")
-        session.commit()
+        report = UserDeactivationService(session).disable_inactive_users()
         refused_request = client.get("/api/v1/users/me", headers=bearer(token))
         refused_login = client.post("/auth/login", json={"provider": "fakeauth", "oidc_id": str(person.oidc_id)})
         admin_token = login(client, user_admin)["access_token"]
@@ -50,6 +46,11 @@ def test_a_disabled_account_is_locked_out_until_an_admin_reactivates_it(
         new_token = login(client, person)["access_token"]
         old_token_again = client.get("/api/v1/users/me", headers=bearer(token))
         new_token_answer = client.get("/api/v1/users/me", headers=bearer(new_token))
+    with freeze_time(DAY_61 + timedelta(hours=1)):
+        next_run = UserDeactivationService(session).disable_inactive_users()
+
+    assert report.disabled == [person.id]
+    assert next_run.candidates == [] and next_run.disabled == []
 
     assert error_of(refused_request, 401)["code"] == "session_ended"
     assert error_of(refused_login, 403)["code"] == "account_inactive"

@@ -79,6 +79,9 @@ def test_the_list_shows_every_user_with_status_and_roles(client, user_admin, per
         "reactivated_on": None,
         "created_on": EARLIER.isoformat(),
         "updated_on": EARLIER.isoformat(),
+        "last_seen": EARLIER.isoformat(),
+        "days_inactive": (T1 - EARLIER).days,
+        "disable_due": (EARLIER + timedelta(days=60)).isoformat(),
     }
 
 

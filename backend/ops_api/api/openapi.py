@@ -106,6 +106,38 @@ SCHEMAS: dict[str, Any] = {
             "reactivated_on": {**_TIMESTAMP, "type": ["string", "null"]},
             "created_on": _TIMESTAMP,
             "updated_on": _TIMESTAMP,
+            "last_seen": {**_TIMESTAMP, "description": "Latest activity, reactivation or creation (admin views)."},
+            "days_inactive": {"type": "integer", "description": "Whole days since last_seen (admin views)."},
+            "disable_due": {
+                **_TIMESTAMP,
+                "type": ["string", "null"],
+                "description": (
+                    "When the inactivity job will disable the user if nothing changes (admin views); "
+                    "null for excluded and non-ACTIVE users."
+                ),
+            },
+        },
+    },
+    "InactiveUsers": {
+        "type": "object",
+        "required": ["as_of", "threshold_days", "users"],
+        "properties": {
+            "as_of": _TIMESTAMP,
+            "threshold_days": {"type": "integer"},
+            "users": {
+                "type": "array",
+                "description": "The users the job would disable at as_of, longest inactive first.",
+                "items": {
+                    "type": "object",
+                    "required": ["user_id", "email", "last_seen", "days_inactive"],
+                    "properties": {
+                        "user_id": {"type": "integer"},
+                        "email": _NULLABLE_STRING,
+                        "last_seen": _TIMESTAMP,
+                        "days_inactive": {"type": "integer"},
+                    },
+                },
+            },
         },
     },
     "UserList": {
@@ -185,11 +217,44 @@ PATHS: dict[str, Any] = {
                     "in": "query",
                     "required": False,
                     "schema": {"type": "string", "enum": list(UserStatus.__members__)},
-                }
+                },
+                {
+                    "name": "inactive_for_days",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 0},
+                    "description": "Only users inactive for at least this many whole days.",
+                },
             ],
             "responses": {
                 "200": _json(_ref("UserList"), "The users."),
-                "400": _error("Unknown query parameter or status."),
+                "400": _error("Unknown query parameter, status or inactive_for_days."),
+                **_ADMIN_ERRORS,
+            },
+        }
+    },
+    "/api/v1/users/inactive": {
+        "get": {
+            "summary": "Who the inactivity job would disable (user administrators only): the job's own preview.",
+            "parameters": [
+                {
+                    "name": "days",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 1},
+                    "description": "Threshold in days (default: the configured threshold, 60).",
+                },
+                {
+                    "name": "as_of",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "format": "date-time"},
+                    "description": "Preview at this instant (ISO 8601; UTC if no offset). Default: now.",
+                },
+            ],
+            "responses": {
+                "200": _json(_ref("InactiveUsers"), "The users due at as_of."),
+                "400": _error("Unknown query parameter, or a bad days or as_of."),
                 **_ADMIN_ERRORS,
             },
         }

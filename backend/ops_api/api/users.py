@@ -5,26 +5,31 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from datetime import datetime, timezone
+
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from ops_api.api.auth import admin_only, current_user, json_object_body
 from ops_api.api.errors import validation_error
 from ops_api.audit import to_json_value
+from ops_api.clock import utcnow
 from ops_api.extensions import db
 from ops_api.models import User, UserStatus
+from ops_api.services.user_deactivation import Inactivity, UserDeactivationService
 from ops_api.services.users import PROFILE_FIELDS, get_user, list_users, update_user
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
 # What a PATCH body may hold: the profile fields, the status and the status change's reason.
 PATCH_FIELDS = frozenset({*PROFILE_FIELDS, "status", "reason"})
-LIST_FILTERS = frozenset({"status"})
+LIST_FILTERS = frozenset({"status", "inactive_for_days"})
+INACTIVE_QUERY = frozenset({"days", "as_of"})
 _NAME_LENGTH = 255
 
 
-def user_json(user: User) -> dict[str, Any]:
-    """A user as the API shows it."""
-    return {
+def user_json(user: User, inactivity: Inactivity | None = None) -> dict[str, Any]:
+    """A user as the API shows it; with ``inactivity``, where they stand against the inactivity rule."""
+    shown = {
         "id": user.id,
         "oidc_id": to_json_value(user.oidc_id),
         "email": user.email,
@@ -37,6 +42,19 @@ def user_json(user: User) -> dict[str, Any]:
         "created_on": to_json_value(user.created_on),
         "updated_on": to_json_value(user.updated_on),
     }
+    if inactivity is not None:
+        shown.update(inactivity.to_dict())
+    return shown
+
+
+def deactivation_service(days: int | None = None) -> UserDeactivationService:
+    """The inactivity job's own service, so the screen and the job can never disagree."""
+    return UserDeactivationService.from_config(db.session, current_app.config, inactive_days=days)
+
+
+def with_inactivity(users: list[User]) -> list[dict[str, Any]]:
+    inactivity = deactivation_service().inactivity_of(users)
+    return [user_json(user, inactivity[user.id]) for user in users]
 
 
 def _status(value: Any) -> UserStatus | None:
@@ -61,16 +79,53 @@ def list_all() -> Response:
         status = _status(request.args["status"])
         if status is None:
             fields["status"] = [_STATUS_CHOICES]
+    inactive_for_days = None
+    if "inactive_for_days" in request.args:
+        inactive_for_days = _whole_number(request.args["inactive_for_days"], minimum=0)
+        if inactive_for_days is None:
+            fields["inactive_for_days"] = ["must be a whole number of at least 0"]
     if fields:
         raise validation_error(fields)
-    users = list_users(db.session, actor=current_user(), status=status)
-    return jsonify({"users": [user_json(user) for user in users]})
+    users = with_inactivity(list_users(db.session, actor=current_user(), status=status))
+    if inactive_for_days is not None:
+        users = [user for user in users if user["days_inactive"] >= inactive_for_days]
+    return jsonify({"users": users})
+
+
+@bp.get("/inactive")
+@admin_only
+def inactive() -> Response:
+    """The job's own preview: who it would disable at ``as_of`` (default now) with ``days`` (default configured)."""
+    fields = {key: ["unknown query parameter"] for key in sorted(set(request.args) - INACTIVE_QUERY)}
+    days = None
+    if "days" in request.args:
+        days = _whole_number(request.args["days"], minimum=1)
+        if days is None:
+            fields["days"] = ["must be a whole number of at least 1"]
+    as_of = None
+    if "as_of" in request.args:
+        as_of = _instant(request.args["as_of"])
+        if as_of is None:
+            fields["as_of"] = ["must be an ISO 8601 date or date-time (UTC if no offset)"]
+    if fields:
+        raise validation_error(fields)
+    service = deactivation_service(days)
+    as_of = as_of or utcnow()
+    candidates = service.find_inactive_users(as_of=as_of)
+    return jsonify(
+        {
+            "as_of": as_of.isoformat(),
+            "threshold_days": service.inactive_days,
+            "users": [candidate.to_dict() for candidate in candidates],
+        }
+    )
 
 
 @bp.get("/<int:user_id>")
 @admin_only
 def show(user_id: int) -> Response:
-    return jsonify(user_json(get_user(db.session, user_id, actor=current_user())))
+    (shown,) = with_inactivity([get_user(db.session, user_id, actor=current_user())])
+    return jsonify(shown)
 
 
 @bp.patch("/<int:user_id>")
@@ -83,7 +138,8 @@ def edit(user_id: int) -> Response:
         reason = f"set to {status.name} by {actor.email} through the user admin API"
     update_user(db.session, user, actor=actor, profile=profile, status=status, reason=reason or "")
     db.session.commit()
-    return jsonify(user_json(user))
+    (shown,) = with_inactivity([user])
+    return jsonify(shown)
 
 
 def _parse_patch(body: Mapping[str, Any]) -> tuple[dict[str, Any], UserStatus | None, str | None]:
@@ -132,6 +188,21 @@ def _parse_patch(body: Mapping[str, Any]) -> tuple[dict[str, Any], UserStatus | 
     if fields:
         raise validation_error(fields)
     return profile, status, reason.strip() if isinstance(reason, str) else None
+
+
+def _whole_number(value: str, *, minimum: int) -> int | None:
+    text = value.strip()
+    if not text.isdigit() or int(text) < minimum:
+        return None
+    return int(text)
+
+
+def _instant(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
 
 
 def _looks_like_email(value: str) -> bool:

@@ -27,6 +27,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ops_api.audit import acting_as
 from ops_api.clock import utcnow
 from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, User, UserSession, UserStatus
+from ops_api.services.users import select_user_for_update
 
 # A session's last_active_at is moved forward at most this often, so that
 # reading the API does not write to the database on every request.
@@ -117,7 +118,10 @@ def log_in(
     session). Flushes; the caller commits in both cases.
     """
     oidc_id = provider.identify(payload)
-    user = session.scalar(select(User).where(User.oidc_id == oidc_id))
+    # Locked until the caller commits: a login racing the inactivity job either
+    # lands first (the job's re-check then sees the new session) or waits and
+    # finds the account INACTIVE.
+    user = select_user_for_update(session, User.oidc_id == oidc_id)
     details: dict[str, Any] = {
         "provider": provider.name,
         "oidc_id": str(oidc_id),

@@ -32,13 +32,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, exists, func, or_, select, text, update
+from sqlalchemy import Select, exists, func, or_, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ops_api.clock import ensure_utc, utcnow
 from ops_api.models import User, UserSession, UserStatus
-from ops_api.services.users import SYSTEM_ADMIN_OIDC_ID, deactivate_user, get_or_create_system_admin
+from ops_api.services.users import (
+    SYSTEM_ADMIN_OIDC_ID,
+    deactivate_user,
+    get_or_create_system_admin,
+    select_user_for_update,
+)
 from ops_api.sql import greatest, least
 
 logger = logging.getLogger(__name__)
@@ -69,6 +74,24 @@ class InactiveUser:
             "email": self.email,
             "last_seen": self.last_seen.isoformat(),
             "days_inactive": self.days_inactive,
+        }
+
+
+@dataclass(frozen=True)
+class Inactivity:
+    """Where a user stands against the rule, as the admin UI shows it."""
+
+    last_seen: datetime
+    days_inactive: int
+    # When the job will disable the user if nothing changes; None for users it
+    # never disables (excluded, or not ACTIVE). In the past: at the next run.
+    disable_due: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "last_seen": self.last_seen.isoformat(),
+            "days_inactive": self.days_inactive,
+            "disable_due": self.disable_due.isoformat() if self.disable_due else None,
         }
 
 
@@ -186,6 +209,21 @@ class UserDeactivationService:
         last_seen = self._last_seen_expression(now)
         rows = self.session.execute(select(User.id, last_seen).where(User.id.in_(ids)))
         return {user_id: seen for user_id, seen in rows}
+
+    def inactivity_of(self, users: Iterable[User], *, now: datetime | None = None) -> dict[int, Inactivity]:
+        """last_seen, days inactive and disable_due for each of ``users`` (one statement)."""
+        now = self.clock() if now is None else now
+        users = list(users)
+        seen = self.last_seen_of([user.id for user in users], now=now)
+        result = {}
+        for user in users:
+            subject = user.status is UserStatus.ACTIVE and user.oidc_id not in self.excluded_oidc_ids
+            result[user.id] = Inactivity(
+                last_seen=seen[user.id],
+                days_inactive=(now - seen[user.id]).days,
+                disable_due=seen[user.id] + self.threshold if subject else None,
+            )
+        return result
 
     def _last_seen_expression(self, now: datetime) -> Any:
         latest_activity = (
@@ -343,7 +381,9 @@ class UserDeactivationService:
 
     def _disable_one(self, user_id: int, *, actor_id: int) -> InactiveUser | None:
         """Lock the user's row, check the rule again, and disable if still due. The caller commits."""
-        user = self._lock_user(user_id)
+        # Held until commit, so a concurrent run or login serialises with us
+        # and the re-check below sees what they committed.
+        user = select_user_for_update(self.session, User.id == user_id)
         now = self.clock()
         still_due = self.session.execute(self._inactive_users_query(as_of=now, now=now).where(User.id == user_id)).first()
         if user is None or still_due is None:
@@ -358,21 +398,6 @@ class UserDeactivationService:
         )
         deactivate_user(self.session, user, actor=actor, reason=reason)
         return current
-
-    def _lock_user(self, user_id: int) -> User | None:
-        # Hold the user's row until commit, so a concurrent run or login
-        # serialises with us and the re-check sees what they committed.
-        if self.session.get_bind().dialect.name == "sqlite":
-            # SQLite locks the whole file: a no-op write takes the write lock
-            # before the re-check reads, so two runs cannot both see "ACTIVE".
-            self.session.execute(
-                update(User).where(User.id == user_id).values(status=User.status),
-                execution_options={"synchronize_session": False},
-            )
-            query = select(User).where(User.id == user_id)
-        else:
-            query = select(User).where(User.id == user_id).with_for_update()
-        return self.session.scalars(query.execution_options(populate_existing=True)).first()
 
     @contextlib.contextmanager
     def _run_lock(self, *, skip: bool) -> Iterator[bool]:

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ops_api.audit import acting_as
@@ -54,6 +54,26 @@ def get_or_create_system_admin(session: Session) -> User:
         with acting_as(session, None):
             session.flush()
     return user
+
+
+def select_user_for_update(session: Session, *conditions: Any) -> User | None:
+    """Load the user matching ``conditions`` and hold their row until the transaction ends.
+
+    Whoever changes a user's status or opens a session for them takes this
+    lock first, so a login and the inactivity job serialise: each sees what
+    the other committed. PostgreSQL locks the row (SELECT ... FOR UPDATE);
+    SQLite locks the whole file, so a no-op write takes its write lock before
+    the read.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(User).where(*conditions).values(status=User.status),
+            execution_options={"synchronize_session": False},
+        )
+        query = select(User).where(*conditions)
+    else:
+        query = select(User).where(*conditions).with_for_update()
+    return session.scalars(query.execution_options(populate_existing=True)).first()
 
 
 def is_system_admin(user: User) -> bool:

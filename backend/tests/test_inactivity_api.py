@@ -1,0 +1,119 @@
+"""The admin API shows where each user stands against the inactivity rule, from the job's own service."""
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from freezegun import freeze_time
+
+from api_support import bearer, error_of, login
+from factories import make_session, make_user
+from ops_api.models import UserStatus
+from ops_api.services.user_deactivation import UserDeactivationService
+
+NOW = datetime(2026, 9, 1, 12, 0, tzinfo=timezone.utc)
+DAY = timedelta(days=1)
+LONG_AGO = NOW - 800 * DAY
+FAKEAUTH_USER_DEMO = uuid.UUID("00000000-0000-1111-a111-000000000019")
+
+
+@pytest.fixture
+def fakeauth(app):
+    app.config["FAKEAUTH_ENABLED"] = True
+
+
+@pytest.fixture
+def admin_token(client, fakeauth, user_admin):
+    with freeze_time(NOW):
+        return login(client, user_admin)["access_token"]
+
+
+@pytest.fixture
+def population(session):
+    def idle(days, **kwargs):
+        user = make_user(session, created_on=LONG_AGO, **kwargs)
+        make_session(session, user, last_active_at=NOW - days * DAY)
+        return user
+
+    people = {
+        "idle90": idle(90, email="idle90@example.gov"),
+        "idle70": idle(70, email="idle70@example.gov"),
+        "idle10": idle(10, email="idle10@example.gov"),
+        "inactive": idle(200, status=UserStatus.INACTIVE),
+        "fakeauth": idle(300, oidc_id=FAKEAUTH_USER_DEMO),
+    }
+    session.commit()
+    return people
+
+
+def get(client, token, url):
+    with freeze_time(NOW):
+        return client.get(url, headers=bearer(token))
+
+
+def test_the_list_shows_last_seen_days_inactive_and_disable_due(client, population, admin_token):
+    users = {u["id"]: u for u in get(client, admin_token, "/api/v1/users/").get_json()["users"]}
+
+    idle10 = users[population["idle10"].id]
+    assert idle10["last_seen"] == (NOW - 10 * DAY).isoformat()
+    assert idle10["days_inactive"] == 10
+    assert idle10["disable_due"] == (NOW + 50 * DAY).isoformat()
+    assert users[population["idle90"].id]["disable_due"] == (NOW - 30 * DAY).isoformat()  # due at the next run
+
+
+def test_disable_due_is_null_for_excluded_and_non_active_users(client, population, admin_token):
+    users = {u["id"]: u for u in get(client, admin_token, "/api/v1/users/").get_json()["users"]}
+
+    assert users[population["inactive"].id]["disable_due"] is None
+    assert users[population["fakeauth"].id]["disable_due"] is None
+    assert users[population["fakeauth"].id]["days_inactive"] == 300
+
+
+def test_the_list_filters_by_days_inactive(client, population, admin_token):
+    users = get(client, admin_token, "/api/v1/users/?inactive_for_days=70").get_json()["users"]
+
+    assert {u["id"] for u in users} == {population[k].id for k in ("idle90", "idle70", "inactive", "fakeauth")}
+
+
+@pytest.mark.parametrize("value", ["-1", "ten", "1.5", ""])
+def test_a_bad_inactive_for_days_is_a_400_with_the_field_named(client, population, admin_token, value):
+    error = error_of(get(client, admin_token, f"/api/v1/users/?inactive_for_days={value}"), 400)
+
+    assert "inactive_for_days" in error["fields"]
+
+
+def test_the_inactive_preview_is_the_jobs_own_answer(client, session, population, admin_token):
+    body = get(client, admin_token, "/api/v1/users/inactive").get_json()
+    with freeze_time(NOW):
+        job_view = UserDeactivationService(session).find_inactive_users()
+
+    assert body["threshold_days"] == 60
+    assert body["as_of"] == NOW.isoformat()
+    assert body["users"] == [c.to_dict() for c in job_view]
+    assert [u["user_id"] for u in body["users"]] == [population["idle90"].id, population["idle70"].id]
+
+
+def test_the_inactive_preview_takes_days_and_as_of(client, population, admin_token):
+    later = (NOW + 55 * DAY).isoformat()
+    body = get(client, admin_token, f"/api/v1/users/inactive?days=65&as_of={later.replace('+', '%2B')}").get_json()
+
+    assert body["threshold_days"] == 65
+    assert [u["user_id"] for u in body["users"]] == [population["idle90"].id, population["idle70"].id, population["idle10"].id]
+    assert body["users"][-1]["days_inactive"] == 65
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("days=0", "days"), ("days=abc", "days"), ("as_of=tomorrow", "as_of"), ("when=now", "when")],
+)
+def test_a_bad_inactive_preview_query_is_a_400_with_the_field_named(client, population, admin_token, query, field):
+    error = error_of(get(client, admin_token, f"/api/v1/users/inactive?{query}"), 400)
+
+    assert field in error["fields"]
+
+
+def test_the_inactive_preview_is_for_user_admins_only(client, fakeauth, session, population):
+    with freeze_time(NOW):
+        token = login(client, population["idle10"])["access_token"]
+
+    assert error_of(get(client, token, "/api/v1/users/inactive"), 403)["code"] == "forbidden"
