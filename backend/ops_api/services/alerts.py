@@ -13,16 +13,22 @@ When an alert is due (see :func:`alert_for_report` and :func:`alert_for_error`):
 No alert for a clean run, a dry run (a person is watching it), or a run
 skipped because another run holds the lock.
 
-Sending never raises and never blocks for long: Apprise runs in a worker
-thread that the caller waits for at most ``timeout_seconds``; whatever goes
-wrong (a URL Apprise does not understand, a receiver that refuses, fails or
-never answers) is logged as one JSON line with ``"event": "alert_failed"``,
-and the job carries on to exit with the code of the original outcome.
+Sending never raises and never blocks for long: Apprise runs in a child
+process that is killed when it has not finished within ``timeout_seconds``
+(10 s). Whatever goes wrong (a URL Apprise does not understand, a receiver
+that refuses, fails or never answers) is logged as one JSON line with
+``"event": "alert_failed"``, and the job carries on to exit with the code of
+the original outcome.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import re
+import subprocess
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -136,46 +142,38 @@ def send_alert(settings: AlertSettings, alert: Alert | None) -> bool:
 
 
 def _send(settings: AlertSettings, alert: Alert) -> bool:
-    import apprise  # imported here: a job that has nothing to report need not load its plugins
-
-    notifier = apprise.Apprise()
-    rejected = [position for position, url in enumerate(settings.urls, start=1) if not notifier.add(url)]
-    problems = [f"OPS_ALERT_URLS entry {position} is not a URL Apprise understands" for position in rejected]
-    if len(notifier) == 0:
-        _log_failure(alert, "no usable alert URL", problems)
-        return False
-
-    captured = _CapturedLog()
-    outcome: dict[str, Any] = {}
-
-    def notify() -> None:
-        try:
-            notify_type = apprise.NotifyType.FAILURE if alert.level == FAILURE else apprise.NotifyType.WARNING
-            outcome["sent"] = bool(notifier.notify(body=alert.body, title=alert.title, notify_type=notify_type))
-        except Exception as exc:
-            outcome["error"] = f"{type(exc).__name__}: {exc}"
-
-    apprise_logger = logging.getLogger("apprise")
-    # Apprise's own messages are collected into our JSON line rather than
-    # printed as plain text on stderr by logging's last-resort handler.
-    apprise_logger.propagate = False
-    apprise_logger.addHandler(captured)
+    # Apprise sends from a thread pool of its own whose threads the interpreter
+    # waits for at exit, so a receiver that never answers could hold the job
+    # long after a thread-based timeout gave up. A child process can be killed:
+    # the bound is hard, whatever Apprise does inside it.
+    request = json.dumps({"urls": list(settings.urls), **alert.to_dict()})
+    child = subprocess.Popen(
+        [sys.executable, "-m", __name__],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        worker = threading.Thread(target=notify, name="ops-alert", daemon=True)
-        worker.start()
-        worker.join(settings.timeout_seconds)
-    finally:
-        apprise_logger.removeHandler(captured)
-
-    if worker.is_alive():
-        # The daemon thread is abandoned; it cannot keep the process alive.
-        _log_failure(alert, f"no answer from the notifier within {settings.timeout_seconds:g} s", problems + captured.messages)
+        out, err = child.communicate(request, timeout=settings.timeout_seconds)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.communicate(timeout=2)
+        _log_failure(alert, f"no answer from the notifier within {settings.timeout_seconds:g} s", [])
         return False
-    if "error" in outcome:
-        _log_failure(alert, outcome["error"], problems + captured.messages)
+    try:
+        result = json.loads(out.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        tail = [line for line in err.strip().splitlines()[-3:] if line]
+        _log_failure(alert, f"the notifier process ended with exit code {child.returncode}", tail)
         return False
-    if not outcome.get("sent") or rejected:
-        _log_failure(alert, "the notifier could not deliver the alert", problems + captured.messages)
+    problems = list(result.get("problems", []))
+    if not result.get("sent"):
+        _log_failure(alert, result.get("error") or "the notifier could not deliver the alert", problems)
+        return False
+    if problems:
+        _log_failure(alert, "the alert reached only some of the destinations", problems)
         return False
     logger.info(
         "alert sent: %s",
@@ -183,6 +181,42 @@ def _send(settings: AlertSettings, alert: Alert) -> bool:
         extra={"event": "alert_sent", "level": alert.level, "destinations": len(settings.urls)},
     )
     return True
+
+
+def deliver(request: Mapping[str, Any]) -> dict[str, Any]:
+    """Send one alert with Apprise, in the current process; return what happened.
+
+    Runs in the child process started by :func:`send_alert`. Apprise's own
+    warnings come back as ``problems``, with any URL in them redacted.
+    """
+    import apprise
+
+    captured = _CapturedLog()
+    apprise_logger = logging.getLogger("apprise")
+    apprise_logger.propagate = False
+    apprise_logger.addHandler(captured)
+    notifier = apprise.Apprise()
+    problems = [
+        f"OPS_ALERT_URLS entry {position} is not a URL Apprise understands"
+        for position, url in enumerate(request["urls"], start=1)
+        if not notifier.add(url)
+    ]
+    if len(notifier) == 0:
+        return {"sent": False, "error": "no usable alert URL", "problems": problems}
+    notify_type = apprise.NotifyType.FAILURE if request["level"] == FAILURE else apprise.NotifyType.WARNING
+    try:
+        sent = bool(notifier.notify(body=request["body"], title=request["title"], notify_type=notify_type))
+    except Exception as exc:
+        return {"sent": False, "error": f"{type(exc).__name__}: {exc}", "problems": problems + captured.messages}
+    return {"sent": sent, "problems": problems + captured.messages}
+
+
+_ANY_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+
+
+def _redact(message: str) -> str:
+    # Apprise quotes a URL it cannot parse; URLs carry tokens and passwords.
+    return _ANY_URL.sub("<url>", message)
 
 
 def _log_failure(alert: Alert, error: str, details: list[str]) -> None:
@@ -195,7 +229,7 @@ def _log_failure(alert: Alert, error: str, details: list[str]) -> None:
 
 
 class _CapturedLog(logging.Handler):
-    """Keeps Apprise's warnings and errors (they name the host and the HTTP status, not the token)."""
+    """Keeps Apprise's warnings and errors, with any URL in them replaced by ``<url>``."""
 
     def __init__(self) -> None:
         super().__init__(level=logging.WARNING)
@@ -208,4 +242,9 @@ class _CapturedLog(logging.Handler):
         except Exception:
             message = str(record.msg)
         with self._guard:
-            self.messages.append(message)
+            self.messages.append(_redact(message))
+
+
+if __name__ == "__main__":
+    # The child process of send_alert: one request on stdin, one JSON line on stdout.
+    print(json.dumps(deliver(json.load(sys.stdin))), flush=True)
