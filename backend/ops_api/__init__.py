@@ -39,6 +39,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from ops_backend.cli import register_commands
 
     register_commands(app)
+
+    from ops_api.health import health_bp
+
+    app.register_blueprint(health_bp)
     return app
 
 

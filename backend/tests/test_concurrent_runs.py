@@ -89,7 +89,9 @@ def test_a_run_while_another_holds_the_lock_is_skipped_and_touches_nothing(sessi
     assert report["disabled"] == []
     session.expire_all()
     assert set(session.scalars(select(User.status))) == {UserStatus.ACTIVE}
-    assert session.scalars(select(OpsEvent)).all() == []
+    (event,) = session.scalars(select(OpsEvent)).all()  # only the run-summary event
+    assert event.event_type is OpsEventType.DISABLE_INACTIVE_USERS
+    assert event.event_details["outcome"] == "skipped" and event.event_details["disabled"] == 0
     assert "skipped" in result.stderr
 
 
