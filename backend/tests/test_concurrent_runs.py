@@ -117,3 +117,38 @@ def test_a_dry_run_previews_even_while_a_run_holds_the_lock(session, database_ur
     assert result.returncode == 0
     report = json.loads(result.stdout)
     assert len(report["candidates"]) == 2 and report["skipped_reason"] is None
+
+
+def test_a_run_that_loses_the_race_to_create_the_system_admin_uses_the_winners(session, database_url, monkeypatch):
+    from ops_api.services import user_deactivation
+    from ops_api.services.users import SYSTEM_ADMIN_OIDC_ID, get_or_create_system_admin
+
+    due_ids = add_due_users(session, 2)
+    other_run = sa.create_engine(database_url)
+    calls = []
+
+    def racing_get_or_create(run_session):
+        calls.append(1)
+        if len(calls) == 1:
+            # Between this run's look-up (nobody) and its insert, another run commits the admin.
+            assert run_session.scalar(select(User).where(User.oidc_id == SYSTEM_ADMIN_OIDC_ID)) is None
+            with other_run.begin() as connection:
+                connection.execute(
+                    insert(User),
+                    {"oidc_id": SYSTEM_ADMIN_OIDC_ID, "email": "admin@other-run", "status": UserStatus.ACTIVE, "created_on": utcnow(), "updated_on": utcnow()},
+                )
+            run_session.add(User(oidc_id=SYSTEM_ADMIN_OIDC_ID, email="admin@this-run", status=UserStatus.ACTIVE))
+            run_session.flush()  # IntegrityError: the oidc_id is taken
+        return get_or_create_system_admin(run_session)
+
+    monkeypatch.setattr(user_deactivation, "get_or_create_system_admin", racing_get_or_create)
+    try:
+        report = user_deactivation.UserDeactivationService(session).disable_inactive_users(max_disable=0)
+    finally:
+        other_run.dispose()
+
+    assert report.failed == [] and sorted(report.disabled) == sorted(due_ids)
+    admins = session.scalars(select(User).where(User.oidc_id == SYSTEM_ADMIN_OIDC_ID)).all()
+    assert [a.email for a in admins] == ["admin@other-run"]
+    events = session.scalars(select(OpsEvent).where(OpsEvent.event_type == OpsEventType.UPDATE_USER)).all()
+    assert {e.created_by for e in events} == {admins[0].id}

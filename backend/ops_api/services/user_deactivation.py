@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, exists, func, or_, select, text, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from ops_api.clock import ensure_utc, utcnow
@@ -336,9 +336,15 @@ class UserDeactivationService:
                 )
 
     def _system_admin_id(self) -> int:
-        admin = get_or_create_system_admin(self.session)
-        admin_id = admin.id
-        self.session.commit()
+        try:
+            admin_id = get_or_create_system_admin(self.session).id
+            self.session.commit()
+        except IntegrityError:
+            # Another run created the System Admin between our look-up and our
+            # insert (its oidc_id is unique): use the one that run committed.
+            self.session.rollback()
+            admin_id = get_or_create_system_admin(self.session).id
+            self.session.commit()
         return admin_id
 
     def _disable_one(self, user_id: int, *, actor_id: int) -> InactiveUser | None:
