@@ -106,8 +106,8 @@ def alert_for_error(error: str, *, env_name: str, dry_run: bool = False) -> Aler
         return None
     lines = [
         f"Environment: {env_name}",
-        "Outcome: failed (the run could not run; nobody was disabled by it)",
-        "Counts: unknown (the run stopped before it counted anyone)",
+        "Outcome: failed (the run could not run to its end)",
+        "Counts: unknown (the run stopped before it reported them)",
         *_first_errors([error]),
         _RUNBOOK_HINT,
     ]
