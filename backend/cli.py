@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import click
@@ -20,6 +20,8 @@ from flask.cli import with_appcontext
 from ops_api.clock import utcnow
 from ops_api.extensions import db
 from ops_api.job_logging import configure_job_logging
+from ops_api.services import job_runs
+from ops_api.services.alerts import AlertSettings, alert_for_error, alert_for_report, send_alert
 from ops_api.services.demo_data import seed_demo
 from ops_api.services.user_deactivation import (
     DeactivationReport,
@@ -58,6 +60,7 @@ def create_cli_app() -> Flask:
 def register_commands(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(disable_inactive_users_command)
+    app.cli.add_command(disable_inactive_users_health_command)
 
 
 class OneLineUsageError(click.UsageError):
@@ -96,6 +99,18 @@ class IsoInstant(click.ParamType):
                 self.fail(f"{value!r} is not an ISO-8601 date or instant (e.g. 2026-12-31T09:00:00Z)", param, ctx)
         # A date or time without an offset is read as UTC, like every time here.
         return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+
+
+class Duration(click.ParamType):
+    name = "DURATION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        try:
+            return job_runs.parse_duration(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def check_database() -> None:
@@ -155,23 +170,94 @@ def disable_inactive_users_command(
     if as_of is not None and not dry_run:
         raise OneLineUsageError("--as-of is accepted only with --dry-run; a real run always uses now")
     configure_job_logging()
+    alerts = AlertSettings.from_config(current_app.config)
+    started_at = utcnow()
     try:
         check_database()
+    except JobEnvironmentError as exc:
+        # Unreachable, or without the schema: no ops_event can be written there.
+        click.echo(f"error: {exc}", err=True)
+        send_alert(alerts, alert_for_error(str(exc), env_name=alerts.env_name, dry_run=dry_run))
+        raise SystemExit(EXIT_FAILED) from None
+    try:
         service = UserDeactivationService.from_config(db.session, current_app.config, inactive_days=days)
         report = service.disable_inactive_users(dry_run=dry_run, max_disable=max_disable, as_of=as_of)
-    except JobEnvironmentError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(EXIT_FAILED) from None
     except Exception as exc:  # the run could not run: say so in one line, details in the log
+        error = describe_error(exc)
         logger.error("disable-inactive-users could not run: %s", exc, exc_info=True, extra={"event": "run_error"})
-        click.echo(f"error: disable-inactive-users could not run: {describe_error(exc)}", err=True)
+        click.echo(f"error: disable-inactive-users could not run: {error}", err=True)
+        send_alert(alerts, alert_for_error(error, env_name=alerts.env_name, dry_run=dry_run))
+        _record(
+            job_runs.record_failed_run,
+            db.session,
+            error=error,
+            dry_run=dry_run,
+            threshold_days=days or current_app.config["DEACTIVATION_INACTIVE_DAYS"],
+            started_at=started_at,
+            as_of=as_of,
+        )
         raise SystemExit(EXIT_FAILED) from None
 
+    send_alert(alerts, alert_for_report(report, env_name=alerts.env_name))
+    _record(job_runs.record_run, db.session, report)
     if output_format == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         click.echo(render_text(report))
     raise SystemExit(EXIT_CODES[report.outcome])
+
+
+def _record(write: Any, *args: Any, **kwargs: Any) -> None:
+    """Write the run's ops_event; if that fails, log it and keep the run's own exit code."""
+    try:
+        write(*args, **kwargs)
+    except Exception as exc:
+        logger.error(
+            "could not record the run in ops_event: %s",
+            describe_error(exc),
+            extra={"event": "run_event_not_written", "error": describe_error(exc)},
+        )
+
+
+@click.command(
+    "disable-inactive-users-health",
+    cls=OneLineUsageCommand,
+    epilog=(
+        "\b\nExit codes:\n"
+        f"  {EXIT_OK}  healthy: the last successful real run finished within --max-age\n"
+        f"  {EXIT_FAILED}  unhealthy: it is older, there has never been one, or the database cannot be asked\n"
+        f"  {EXIT_USAGE}  usage error: a bad option"
+    ),
+)
+@click.option(
+    "--max-age",
+    type=Duration(),
+    default=job_runs.DEFAULT_MAX_AGE_TEXT,
+    show_default=True,
+    help="How old the last successful real run may be: 90m, 2h, 1d.",
+)
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="One line of text, or one JSON document.")
+@with_appcontext
+def disable_inactive_users_health_command(max_age: timedelta, output_format: str) -> None:
+    """Report when disable-inactive-users last completed a real run (dry and skipped runs do not count).
+
+    Exits non-zero when that is longer ago than --max-age, or never happened,
+    so a check that runs it notices a job that stopped being scheduled.
+    """
+    try:
+        check_database()
+        health = job_runs.job_health(db.session, max_age=max_age, now=utcnow())
+    except JobEnvironmentError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_FAILED) from None
+    except Exception as exc:
+        click.echo(f"error: cannot read the run history: {describe_error(exc)}", err=True)
+        raise SystemExit(EXIT_FAILED) from None
+    if output_format == "json":
+        click.echo(json.dumps(health.to_dict(), indent=2))
+    else:
+        click.echo(health.describe())
+    raise SystemExit(EXIT_OK if health.healthy else EXIT_FAILED)
 
 
 def render_text(report: DeactivationReport) -> str:

@@ -42,6 +42,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     register_api(app)
     register_commands(app)
+
+    from ops_api.health import health_bp
+
+    app.register_blueprint(health_bp)
     return app
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from datetime import timedelta
 from collections.abc import Mapping, MutableMapping
@@ -21,6 +22,12 @@ FAKEAUTH_OIDC_IDS = tuple(
     uuid.UUID(f"00000000-0000-1111-a111-0000000000{n}") for n in ("18", "19", "20", "21", "22", "27", "28")
 )
 DEFAULT_EXCLUDED_OIDC_IDS = (SYSTEM_ADMIN_OIDC_ID, *FAKEAUTH_OIDC_IDS)
+# Names the environment in alerts when OPS_ENV_NAME is not set.
+DEFAULT_ENV_NAME = "local"
+# A URL with a scheme (json://, mailto://, msteams://) and no blanks.
+_URL_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
+# A comma that starts another URL; commas inside one URL (mailto://...?to=a,b) stay.
+_URL_SEPARATOR = re.compile(r"\s*,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
 
 
 class ConfigError(ValueError):
@@ -36,6 +43,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "DEACTIVATION_MAX_PER_RUN": 50,
         "DEACTIVATION_EXCLUDED_OIDC_IDS": None,  # None: DEFAULT_EXCLUDED_OIDC_IDS
         "MIGRATIONS_DIRECTORY": None,  # None: the migrations shipped with the package
+        # Failure alerts (OPS_ALERT_URLS, OPS_ENV_NAME): Apprise URLs, and the
+        # environment's name, which every alert carries.
+        "ALERT_URLS": (),
         **auth_defaults(),
     }
 
@@ -43,7 +53,7 @@ def defaults(instance_path: str) -> dict[str, Any]:
 def auth_defaults() -> dict[str, Any]:
     """Settings of the API's sign-in and tokens (OPS_ENV_NAME, OPS_FAKEAUTH_ENABLED, OPS_JWT_*)."""
     return {
-        "ENV_NAME": "local",
+        "ENV_NAME": DEFAULT_ENV_NAME,
         "FAKEAUTH_ENABLED": False,
         # None: the API answers 503 until a secret is configured; the CLI needs none.
         "JWT_SECRET_KEY": None,
@@ -155,6 +165,34 @@ def finalize_auth(config: MutableMapping[str, Any]) -> None:
     config["JWT_REFRESH_TOKEN_EXPIRES"] = _duration(config, "JWT_REFRESH_TOKEN_EXPIRES")
 
 
+def parse_alert_urls(value: Any) -> tuple[str, ...]:
+    """Accept one URL, a JSON list of URLs, or URLs separated by commas; empty means no alerts.
+
+    The URLs carry webhook tokens and passwords, so messages name an entry by
+    its position, never by its text.
+    """
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"OPS_ALERT_URLS is not valid JSON: {exc}") from None
+        else:
+            value = _URL_SEPARATOR.split(text) if text else []
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"OPS_ALERT_URLS must be a URL or a list of URLs, got a {type(value).__name__}")
+    urls = []
+    for position, item in enumerate(value, start=1):
+        url = item.strip() if isinstance(item, str) else ""
+        if not _URL_START.match(url):
+            raise ConfigError(f"OPS_ALERT_URLS: entry {position} is not a URL of the form scheme://...")
+        urls.append(url)
+    return tuple(urls)
+
+
 def finalize(config: MutableMapping[str, Any]) -> None:
     """Validate and normalise the settings in place; raise ConfigError with a one-line message."""
     finalize_auth(config)
@@ -168,10 +206,16 @@ def finalize(config: MutableMapping[str, Any]) -> None:
     config["DEACTIVATION_EXCLUDED_OIDC_IDS"] = (
         DEFAULT_EXCLUDED_OIDC_IDS if excluded is None else parse_oidc_ids(excluded)
     )
+    config["ALERT_URLS"] = parse_alert_urls(config.get("ALERT_URLS"))
+    env_name = config.get("ENV_NAME")
+    env_name = "" if env_name is None else str(env_name).strip()
+    config["ENV_NAME"] = env_name or DEFAULT_ENV_NAME
     options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # Writers wait for each other instead of failing at once.
         options.setdefault("connect_args", {}).setdefault("timeout", 30)
     else:
         options.setdefault("pool_pre_ping", True)
+        # An unreachable server fails the run in seconds instead of hanging it.
+        options.setdefault("connect_args", {}).setdefault("connect_timeout", 10)
     config["SQLALCHEMY_ENGINE_OPTIONS"] = options

@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 from cli_runner import run_flask, start_flask
 from ops_api.clock import utcnow
 from ops_api.models import OpsDBHistory, OpsEvent, OpsEventType, User, UserStatus
-from ops_api.services.user_deactivation import RUN_LOCK_KEY
+from ops_api.services.user_deactivation import RUN_LOCK_ARGUMENTS, RUN_LOCK_NAMESPACE
 
 DAY = timedelta(days=1)
 
@@ -67,12 +67,12 @@ def test_runs_started_together_disable_each_due_user_exactly_once(session, datab
 def run_while_lock_is_held(database_url, *args):
     holder = sa.create_engine(database_url)
     with holder.connect() as connection:
-        connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": RUN_LOCK_KEY})
+        connection.execute(sa.text(f"SELECT pg_advisory_lock{RUN_LOCK_ARGUMENTS}"), {"namespace": RUN_LOCK_NAMESPACE})
         connection.commit()
         try:
             return run_flask("disable-inactive-users", *args, "--format", "json", database_url=database_url)
         finally:
-            connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": RUN_LOCK_KEY})
+            connection.execute(sa.text(f"SELECT pg_advisory_unlock{RUN_LOCK_ARGUMENTS}"), {"namespace": RUN_LOCK_NAMESPACE})
             connection.commit()
             holder.dispose()
 
@@ -89,7 +89,9 @@ def test_a_run_while_another_holds_the_lock_is_skipped_and_touches_nothing(sessi
     assert report["disabled"] == []
     session.expire_all()
     assert set(session.scalars(select(User.status))) == {UserStatus.ACTIVE}
-    assert session.scalars(select(OpsEvent)).all() == []
+    (event,) = session.scalars(select(OpsEvent)).all()  # only the run-summary event
+    assert event.event_type is OpsEventType.DISABLE_INACTIVE_USERS
+    assert event.event_details["outcome"] == "skipped" and event.event_details["disabled"] == 0
     assert "skipped" in result.stderr
 
 
@@ -100,7 +102,7 @@ def test_the_lock_is_released_when_the_run_ends(session, database_url):
 
     holder = sa.create_engine(database_url)
     with holder.connect() as connection:
-        acquired = connection.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": RUN_LOCK_KEY}).scalar()
+        acquired = connection.execute(sa.text(f"SELECT pg_try_advisory_lock{RUN_LOCK_ARGUMENTS}"), {"namespace": RUN_LOCK_NAMESPACE}).scalar()
         connection.execute(sa.text("SELECT pg_advisory_unlock_all()"))
     holder.dispose()
     assert acquired is True
@@ -115,3 +117,58 @@ def test_a_dry_run_previews_even_while_a_run_holds_the_lock(session, database_ur
     assert result.returncode == 0
     report = json.loads(result.stdout)
     assert len(report["candidates"]) == 2 and report["skipped_reason"] is None
+
+
+def test_a_run_that_loses_the_race_to_create_the_system_admin_uses_the_winners(session, database_url, monkeypatch):
+    from ops_api.services import user_deactivation
+    from ops_api.services.users import SYSTEM_ADMIN_OIDC_ID, get_or_create_system_admin
+
+    due_ids = add_due_users(session, 2)
+    other_run = sa.create_engine(database_url)
+    calls = []
+
+    def racing_get_or_create(run_session):
+        calls.append(1)
+        if len(calls) == 1:
+            # Between this run's look-up (nobody) and its insert, another run commits the admin.
+            assert run_session.scalar(select(User).where(User.oidc_id == SYSTEM_ADMIN_OIDC_ID)) is None
+            with other_run.begin() as connection:
+                connection.execute(
+                    insert(User),
+                    {"oidc_id": SYSTEM_ADMIN_OIDC_ID, "email": "admin@other-run", "status": UserStatus.ACTIVE, "created_on": utcnow(), "updated_on": utcnow()},
+                )
+            run_session.add(User(oidc_id=SYSTEM_ADMIN_OIDC_ID, email="admin@this-run", status=UserStatus.ACTIVE))
+            run_session.flush()  # IntegrityError: the oidc_id is taken
+        return get_or_create_system_admin(run_session)
+
+    monkeypatch.setattr(user_deactivation, "get_or_create_system_admin", racing_get_or_create)
+    try:
+        report = user_deactivation.UserDeactivationService(session).disable_inactive_users(max_disable=0)
+    finally:
+        other_run.dispose()
+
+    assert report.failed == [] and sorted(report.disabled) == sorted(due_ids)
+    admins = session.scalars(select(User).where(User.oidc_id == SYSTEM_ADMIN_OIDC_ID)).all()
+    assert [a.email for a in admins] == ["admin@other-run"]
+    events = session.scalars(select(OpsEvent).where(OpsEvent.event_type == OpsEventType.UPDATE_USER)).all()
+    assert {e.created_by for e in events} == {admins[0].id}
+
+
+@pytest.mark.postgres_only
+def test_a_run_in_another_schema_does_not_block_this_one(session, database_url):
+    add_due_users(session, 1)
+    other_schema = database_url.replace("search_path%3D", "search_path%3Dsome_other_")
+    holder = sa.create_engine(other_schema)
+    with holder.connect() as connection:
+        connection.execute(sa.text(f"SELECT pg_advisory_lock{RUN_LOCK_ARGUMENTS}"), {"namespace": RUN_LOCK_NAMESPACE})
+        connection.commit()
+        try:
+            ours = run_flask("disable-inactive-users", "--format", "json", database_url=database_url)
+        finally:
+            connection.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+            connection.commit()
+    holder.dispose()
+
+    report = json.loads(ours.stdout)
+    assert report["skipped_reason"] is None
+    assert len(report["disabled"]) == 1

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from cli_runner import run_flask
 from factories import make_session, make_user, refuse_deactivation_of, remove_refusal
 from ops_api.clock import utcnow
-from ops_api.models import OpsDBHistory, OpsEvent, User, UserStatus
+from ops_api.models import OpsDBHistory, OpsEvent, OpsEventType, User, UserStatus
 
 DAY = timedelta(days=1)
 
@@ -31,10 +31,21 @@ def population(session):
 
 
 def snapshot(session):
+    """Users, events and history, leaving out the job's own run-summary events (see run_summaries)."""
     session.expire_all()
     statuses = tuple(session.scalars(select(User.status).order_by(User.id)))
-    counts = tuple(session.scalar(select(func.count()).select_from(m)) for m in (OpsEvent, OpsDBHistory))
+    counts = (
+        session.scalar(select(func.count()).select_from(OpsEvent).where(OpsEvent.event_type != OpsEventType.DISABLE_INACTIVE_USERS)),
+        session.scalar(select(func.count()).select_from(OpsDBHistory)),
+    )
     return statuses, counts
+
+
+def run_summaries(session):
+    session.expire_all()
+    return session.scalars(
+        select(OpsEvent).where(OpsEvent.event_type == OpsEventType.DISABLE_INACTIVE_USERS).order_by(OpsEvent.id)
+    ).all()
 
 
 def test_a_run_disables_due_users_and_prints_the_json_report(session, population, database_url):
@@ -84,6 +95,8 @@ def test_a_dry_run_changes_nothing(session, population, database_url):
     assert result.returncode == 0
     assert json.loads(result.stdout)["disabled"] == []
     assert snapshot(session) == before
+    (summary,) = run_summaries(session)  # its only trace: the run-summary event
+    assert summary.event_details["dry_run"] is True and summary.event_details["outcome"] == "completed"
 
 
 def test_a_dry_run_as_of_a_later_date_previews_who_would_go(population, database_url):
@@ -104,6 +117,8 @@ def test_a_run_refused_by_the_safety_cap_exits_3_and_changes_nothing(session, po
     assert result.returncode == 3
     assert "refused by the safety cap" in result.stdout
     assert snapshot(session) == before
+    (summary,) = run_summaries(session)
+    assert summary.event_details["outcome"] == "refused_by_cap"
 
 
 def test_the_cap_comes_from_the_environment(session, population, database_url):
@@ -121,6 +136,7 @@ def test_a_second_run_has_nothing_to_do_and_exits_0(session, population, databas
     assert result.returncode == 0
     assert json.loads(result.stdout)["disabled"] == []
     assert snapshot(session) == before
+    assert [e.event_details["disabled"] for e in run_summaries(session)] == [2, 0]
 
 
 @pytest.mark.parametrize(
@@ -146,6 +162,7 @@ def test_usage_errors_exit_2_with_one_line_and_change_nothing(session, populatio
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert message in result.stderr
     assert snapshot(session) == before
+    assert run_summaries(session) == []  # the run never started
 
 
 def test_an_unreachable_database_exits_1_with_one_line():

@@ -140,6 +140,21 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "JobHealth": {
+        "type": "object",
+        "required": ["job", "healthy", "status", "checked_at", "max_age_seconds"],
+        "properties": {
+            "job": {"type": "string", "examples": ["disable-inactive-users"]},
+            "healthy": {"type": "boolean"},
+            "status": {"type": "string", "enum": ["ok"]},
+            "checked_at": _TIMESTAMP,
+            "max_age_seconds": {"type": "integer"},
+            "last_success_at": {**_TIMESTAMP, "type": ["string", "null"]},
+            "age_seconds": {"type": ["integer", "null"]},
+            "last_run_at": {**_TIMESTAMP, "type": ["string", "null"]},
+            "last_run_outcome": _NULLABLE_STRING,
+        },
+    },
     "UserList": {
         "type": "object",
         "required": ["users"],
@@ -200,6 +215,28 @@ PATHS: dict[str, Any] = {
             "summary": "This description.",
             "security": [],
             "responses": {"200": {"description": "OpenAPI 3 document.", "content": {"application/json": {}}}},
+        }
+    },
+    "/api/v1/health/disable-inactive-users": {
+        "get": {
+            "summary": "Whether the inactivity job's last successful real run is recent enough (for uptime probes).",
+            "security": [],
+            "parameters": [
+                {
+                    "name": "max_age",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "examples": ["2h", "90m", "1d"]},
+                    "description": "How old the last successful real run may be (default 2h).",
+                }
+            ],
+            "responses": {
+                "200": _json(_ref("JobHealth"), "The last successful real run is recent enough."),
+                "400": _error("A max_age that does not parse."),
+                "503": _error(
+                    "job_stale, job_never_succeeded or job_health_unavailable; the message says when the job last succeeded."
+                ),
+            },
         }
     },
     "/api/v1/users/me": {

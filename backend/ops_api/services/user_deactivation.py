@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, exists, func, or_, select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from ops_api.clock import ensure_utc, utcnow
@@ -50,8 +50,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_INACTIVE_DAYS = 60
 DEFAULT_MAX_DISABLE = 50
-# Key of the PostgreSQL advisory lock that keeps runs from overlapping.
-RUN_LOCK_KEY = 2026_0026_0003
+# The PostgreSQL advisory lock that keeps runs from overlapping: one per schema,
+# so separate OPS schemas (or test runs) on one server never block each other.
+RUN_LOCK_NAMESPACE = 20_260_026
+RUN_LOCK_ARGUMENTS = "(:namespace, hashtext(current_schema()))"
 
 
 class RunOutcome(enum.Enum):
@@ -374,9 +376,15 @@ class UserDeactivationService:
                 )
 
     def _system_admin_id(self) -> int:
-        admin = get_or_create_system_admin(self.session)
-        admin_id = admin.id
-        self.session.commit()
+        try:
+            admin_id = get_or_create_system_admin(self.session).id
+            self.session.commit()
+        except IntegrityError:
+            # Another run created the System Admin between our look-up and our
+            # insert (its oidc_id is unique): use the one that run committed.
+            self.session.rollback()
+            admin_id = get_or_create_system_admin(self.session).id
+            self.session.commit()
         return admin_id
 
     def _disable_one(self, user_id: int, *, actor_id: int) -> InactiveUser | None:
@@ -413,14 +421,14 @@ class UserDeactivationService:
             yield True
             return
         with engine.connect() as connection:
-            acquired = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": RUN_LOCK_KEY}).scalar()
+            acquired = connection.execute(text(f"SELECT pg_try_advisory_lock{RUN_LOCK_ARGUMENTS}"), {"namespace": RUN_LOCK_NAMESPACE}).scalar()
             connection.commit()
             try:
                 yield bool(acquired)
             finally:
                 if acquired:
                     with contextlib.suppress(Exception):  # a dead connection has released it already
-                        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": RUN_LOCK_KEY})
+                        connection.execute(text(f"SELECT pg_advisory_unlock{RUN_LOCK_ARGUMENTS}"), {"namespace": RUN_LOCK_NAMESPACE})
                         connection.commit()
 
 

@@ -1,0 +1,294 @@
+"""The Dockerfile, the deploy/ definitions and the runbook agree with the application they ship.
+
+Docker and the schedulers cannot run here, so these tests read the files and
+check them against the real click commands and pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import shlex
+import tomllib
+from pathlib import Path
+
+import click
+from flask.cli import FlaskGroup, ScriptInfo
+import pytest
+import yaml
+
+from cli_runner import REPO_ROOT
+from ops_api import create_app
+from ops_backend.cli import EXIT_REFUSED_BY_CAP, EXIT_USAGE
+
+JOB_COMMAND = "disable-inactive-users"
+SECRET_NAMES = re.compile(r"PASSWORD|SECRET|TOKEN|DATABASE_URL|ALERT_URLS|KEY", re.IGNORECASE)
+
+
+def _test_app():
+    return create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+
+@pytest.fixture(scope="module")
+def cli_group() -> click.Group:
+    """The `flask` command as it runs: Flask's own commands, plugins (db) and the app's."""
+    return FlaskGroup(create_app=_test_app)
+
+
+def app_command(cli_group: click.Group, name: str) -> click.Command | None:
+    with click.Context(cli_group, obj=ScriptInfo(create_app=_test_app)) as ctx:
+        return cli_group.get_command(ctx, name)
+
+
+# -- Dockerfile ---------------------------------------------------------------
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with continuation lines joined and comments dropped."""
+    text = (REPO_ROOT / "Dockerfile").read_text()
+    logical, current = [], ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            current += stripped[:-1] + " "
+            continue
+        logical.append(current + stripped)
+        current = ""
+    pairs = []
+    for line in logical:
+        instruction, _, arguments = line.partition(" ")
+        pairs.append((instruction.upper(), arguments.strip()))
+    return pairs
+
+
+def instructions(name: str) -> list[str]:
+    return [arguments for instruction, arguments in dockerfile_instructions() if instruction == name]
+
+
+def env_settings() -> dict[str, str]:
+    settings = {}
+    for arguments in instructions("ENV"):
+        for pair in shlex.split(arguments):
+            key, _, value = pair.partition("=")
+            settings[key] = value
+    return settings
+
+
+def test_the_image_starts_from_a_slim_python_and_runs_as_a_non_root_user():
+    assert instructions("FROM") == ["python:3.11-slim"]
+    users = instructions("USER")
+    assert users, "the image must switch to a non-root user"
+    assert users[-1].split(":")[0] not in ("root", "0")
+    assert re.search(rf"--uid {users[-1].split(':')[0]}\b", " ".join(instructions("RUN")))
+
+
+def test_the_entrypoint_is_flask_with_a_command_the_app_really_has(cli_group):
+    entrypoint = json.loads(instructions("ENTRYPOINT")[-1])  # the exec form: a JSON list
+
+    assert entrypoint == ["flask", JOB_COMMAND]
+    assert app_command(cli_group, entrypoint[1]) is not None
+    assert instructions("CMD") == []
+
+
+def test_flask_app_names_the_same_factory_as_the_repository(monkeypatch):
+    module_name, _, attribute = env_settings()["FLASK_APP"].partition(":")
+    flaskenv = dict(
+        line.split("=", 1) for line in (REPO_ROOT / ".flaskenv").read_text().splitlines() if "=" in line and not line.startswith("#")
+    )
+
+    factory = getattr(importlib.import_module(module_name), attribute)
+
+    assert env_settings()["FLASK_APP"] == flaskenv["FLASK_APP"]
+    monkeypatch.setenv("DATABASE_URL", "sqlite://")
+    assert JOB_COMMAND in factory().cli.list_commands(None)
+
+
+def test_the_image_installs_this_package_and_nothing_else():
+    runs = instructions("RUN")
+    installs = [run for run in runs if re.search(r"\bpip\b|\bapt-get\b|\bapk\b|\bconda\b|\buv\b", run)]
+    assert len(installs) == 1, installs
+    (install,) = installs
+    pip_commands = [part.strip() for part in install.split("&&") if re.search(r"\bpip\b", part)]
+    assert pip_commands == ["pip install ."], pip_commands
+
+
+def test_the_build_context_holds_what_pyproject_needs_and_no_tests():
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    copied = {Path(shlex.split(arguments)[0]).name for arguments in instructions("COPY")}
+    copied |= {part for arguments in instructions("COPY") for part in shlex.split(arguments)[:-1]}
+    needed = {"pyproject.toml", pyproject["project"]["readme"]}
+    needed |= {Path(folder).parts[0] for folder in pyproject["tool"]["setuptools"]["package-dir"].values()}
+    assert needed <= copied, needed - copied
+
+    ignore = (REPO_ROOT / ".dockerignore").read_text().splitlines()
+    assert "*" in ignore
+    for name in needed:
+        assert f"!{name}" in ignore or f"!{name}/" in ignore
+    assert "backend/tests/" in ignore
+
+
+def test_no_secret_is_baked_into_the_image():
+    for key in env_settings():
+        assert not SECRET_NAMES.search(key), key
+    for arguments in instructions("ARG"):
+        assert not SECRET_NAMES.search(arguments), arguments
+    copied = " ".join(instructions("COPY") + instructions("ADD"))
+    assert ".env" not in copied and "instance" not in copied
+
+
+# -- deploy/ ---------------------------------------------------------------------
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((REPO_ROOT / "deploy" / name).read_text())
+
+
+def test_the_container_apps_job_runs_hourly_one_replica_at_a_time():
+    configuration = load("containerapp-job.yaml")["properties"]["configuration"]
+
+    assert configuration["triggerType"] == "Schedule"
+    schedule = configuration["scheduleTriggerConfig"]
+    assert schedule["cronExpression"] == "0 * * * *"
+    assert schedule["parallelism"] == 1 and schedule["replicaCompletionCount"] == 1
+    assert 60 <= configuration["replicaTimeout"] <= 1800  # well under the hour between runs
+    assert isinstance(configuration["replicaRetryLimit"], int) and 0 <= configuration["replicaRetryLimit"] <= 2
+
+
+def test_the_container_apps_job_runs_the_real_command_with_secrets_from_secret_refs(cli_group):
+    job = load("containerapp-job.yaml")
+    (container,) = job["properties"]["template"]["containers"]
+    secrets = {secret["name"]: secret for secret in job["properties"]["configuration"]["secrets"]}
+
+    assert container["command"] == ["flask", JOB_COMMAND]
+    assert app_command(cli_group, container["command"][1]) is not None
+    env = {item["name"]: item for item in container["env"]}
+    for name in ("DATABASE_URL", "OPS_ALERT_URLS"):
+        assert set(env[name]) == {"name", "secretRef"}, env[name]  # never a literal value
+        assert env[name]["secretRef"] in secrets
+    assert env["OPS_ENV_NAME"]["value"]
+    for secret in secrets.values():
+        assert "value" not in secret  # read from Key Vault, not written here
+        assert secret["keyVaultUrl"].startswith("https://")
+
+
+def test_the_kubernetes_cronjob_runs_hourly_and_never_overlaps():
+    cronjob = load("kubernetes-cronjob.yaml")
+
+    assert (cronjob["apiVersion"], cronjob["kind"]) == ("batch/v1", "CronJob")
+    spec = cronjob["spec"]
+    assert spec["schedule"] == "0 * * * *"
+    assert spec["concurrencyPolicy"] == "Forbid"
+    job = spec["jobTemplate"]["spec"]
+    assert 60 <= job["activeDeadlineSeconds"] <= 1800
+    assert isinstance(job["backoffLimit"], int) and 0 <= job["backoffLimit"] <= 2
+
+
+def test_the_kubernetes_cronjob_runs_the_real_command_with_secrets_from_secret_key_refs(cli_group):
+    cronjob = load("kubernetes-cronjob.yaml")
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+
+    assert container["command"] == ["flask", JOB_COMMAND]
+    assert app_command(cli_group, container["command"][1]) is not None
+    env = {item["name"]: item for item in container["env"]}
+    for name in ("DATABASE_URL", "OPS_ALERT_URLS"):
+        assert "value" not in env[name]
+        reference = env[name]["valueFrom"]["secretKeyRef"]
+        assert reference["name"] == "ops-disable-inactive-users" and reference["key"]
+    assert env["OPS_ENV_NAME"]["value"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert str(pod["securityContext"]["runAsUser"]) == instructions("USER")[-1].split(":")[0]
+
+
+def test_the_kubernetes_cronjob_does_not_retry_what_would_only_repeat_itself():
+    job = load("kubernetes-cronjob.yaml")["spec"]["jobTemplate"]["spec"]
+    (rule,) = job["podFailurePolicy"]["rules"]
+    container = job["template"]["spec"]["containers"][0]["name"]
+
+    assert rule["action"] == "FailJob"
+    assert rule["onExitCodes"]["containerName"] == container
+    assert sorted(rule["onExitCodes"]["values"]) == sorted([EXIT_USAGE, EXIT_REFUSED_BY_CAP])
+
+
+# -- the runbook -------------------------------------------------------------------
+
+
+def shell_lines(path: Path) -> list[str]:
+    """Commands in the file's ```sh blocks, continuation lines joined, comments dropped."""
+    lines, in_block, current = [], False, ""
+    for line in path.read_text().splitlines():
+        if line.startswith("```"):
+            in_block = line.strip() in ("```sh", "```bash") if not in_block else False
+            continue
+        if not in_block or not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if line.rstrip().endswith("\\"):
+            current += line.rstrip()[:-1] + " "
+            continue
+        lines.append((current + line).strip())
+        current = ""
+    return lines
+
+
+def flask_invocations(path: Path) -> list[list[str]]:
+    found = []
+    for line in shell_lines(path):
+        for command in re.split(r"\s*(?:&&|\|\||;)\s*", line):
+            words = shlex.split(command)
+            while words and "=" in words[0]:  # VAR=value prefixes
+                words = words[1:]
+            if words and Path(words[0]).name == "flask":
+                found.append(words[1:])
+    return found
+
+
+@pytest.mark.parametrize("document", ["docs/runbook.md", "README.md"])
+def test_every_flask_command_in_the_docs_is_one_the_app_accepts(cli_group, document):
+    invocations = flask_invocations(REPO_ROOT / document)
+    assert invocations
+
+    for words in invocations:
+        name, *args = words
+        command = app_command(cli_group, name)
+        assert command is not None, f"{document}: flask {name} is no command"
+        if name == "db":
+            continue  # Flask-Migrate's group; `db upgrade` is run by test_cli_setup
+        command.make_context(name, list(args))  # raises on an unknown option or a bad value
+
+
+def test_the_runbook_covers_every_exit_code_and_alert():
+    runbook = (REPO_ROOT / "docs" / "runbook.md").read_text()
+
+    for text in (
+        "--dry-run",
+        "--as-of",
+        "--max-disable",
+        "disable-inactive-users-health",
+        "/api/v1/health/disable-inactive-users",
+        "alert_failed",
+        "FAILED: could not run",
+        "REFUSED by the safety cap",
+        "OPS_ALERT_URLS",
+        "OPS_ENV_NAME",
+    ):
+        assert text in runbook, text
+    for code in (0, 1, 2, 3):
+        assert re.search(rf"^\| {code} \|", runbook, re.MULTILINE), f"exit code {code}"
+
+
+def test_the_runbooks_platform_commands_use_the_names_in_deploy():
+    runbook_lines = shell_lines(REPO_ROOT / "docs" / "runbook.md")
+    cronjob_name = load("kubernetes-cronjob.yaml")["metadata"]["name"]
+    container = load("containerapp-job.yaml")["properties"]["template"]["containers"][0]["name"]
+
+    for line in runbook_lines:
+        if line.startswith("kubectl") and "cronjob/" in line:
+            assert f"cronjob/{cronjob_name}" in line, line
+        if line.startswith("az containerapp job") and "--container" in line:
+            assert f"--container {container}" in line, line
+    assert any(line.startswith("az containerapp job create") and "deploy/containerapp-job.yaml" in line for line in runbook_lines)
+    assert any(line.startswith("kubectl apply -f deploy/kubernetes-cronjob.yaml") for line in runbook_lines)

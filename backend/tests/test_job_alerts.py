@@ -1,0 +1,243 @@
+"""`flask disable-inactive-users` as a real process posting its alerts to a real HTTP receiver on 127.0.0.1.
+
+Every trigger (a failed user, a run that could not run, the safety cap) and
+every non-trigger (a clean run, a dry run, a run skipped by the lock); a
+receiver that is down or never answers; and what the database holds afterwards.
+"""
+
+import json
+import time
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import select
+
+from cli_runner import run_flask
+from factories import make_session, make_user, refuse_deactivation_of, remove_refusal
+from ops_api.clock import utcnow
+from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, User, UserStatus
+from ops_api.services.user_deactivation import RUN_LOCK_ARGUMENTS, RUN_LOCK_NAMESPACE
+from webhook_receiver import closed_port, silent_listener, webhook_receiver
+
+DAY = timedelta(days=1)
+ENV = "ops-alert-test"
+UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/x"
+
+
+@pytest.fixture
+def population(session):
+    """Two due users and one recent one, relative to the real clock."""
+    now = utcnow()
+    due = []
+    for days in (400, 90):
+        user = make_user(session, created_on=now - 800 * DAY, email=f"idle{days}@example.gov")
+        make_session(session, user, last_active_at=now - days * DAY)
+        due.append(user)
+    recent = make_user(session, created_on=now - 800 * DAY)
+    make_session(session, recent, last_active_at=now - DAY)
+    session.commit()
+    return {"due": due, "recent": recent}
+
+
+def run_job(*args, database_url, alert_url):
+    return run_flask("disable-inactive-users", *args, database_url=database_url, OPS_ALERT_URLS=alert_url, OPS_ENV_NAME=ENV)
+
+
+def log_lines(stderr):
+    return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+
+
+def logged(stderr, event):
+    return [line for line in log_lines(stderr) if line.get("event") == event]
+
+
+def run_summaries(session):
+    session.expire_all()
+    return session.scalars(
+        select(OpsEvent).where(OpsEvent.event_type == OpsEventType.DISABLE_INACTIVE_USERS).order_by(OpsEvent.id)
+    ).all()
+
+
+def statuses(session):
+    session.expire_all()
+    return dict(session.execute(select(User.id, User.status)).all())
+
+
+# -- triggers -------------------------------------------------------------------
+
+
+def test_a_failed_user_sends_one_alert_naming_the_environment_counts_and_error(session, population, database_url):
+    blocker = population["due"][1]
+    refuse_deactivation_of(session, blocker.id)
+    with webhook_receiver() as receiver:
+        try:
+            result = run_job(database_url=database_url, alert_url=receiver.url("ops/alerts"))
+        finally:
+            remove_refusal(session)
+        alerts = receiver.wait_for(1, timeout=2)
+
+    assert result.returncode == 1
+    (alert,) = alerts
+    assert receiver.paths == ["/ops/alerts"]
+    assert alert["type"] == "failure"
+    assert alert["title"] == f"[{ENV}] disable-inactive-users FAILED"
+    assert f"Environment: {ENV}" in alert["message"]
+    assert "Counts: 2 due, 1 disabled, 1 failed, 0 left alone" in alert["message"]
+    assert f"- user {blocker.id}: " in alert["message"] and "refused by test trigger" in alert["message"]
+    assert len(logged(result.stderr, "alert_sent")) == 1
+    # The database: one user disabled, the blocker still ACTIVE, the run recorded as FAILED.
+    after = statuses(session)
+    assert after[population["due"][0].id] is UserStatus.INACTIVE and after[blocker.id] is UserStatus.ACTIVE
+    (summary,) = run_summaries(session)
+    assert summary.event_status is OpsEventStatus.FAILED
+    assert summary.event_details["failed"] == 1 and summary.event_details["errors"][0]["user_id"] == blocker.id
+
+
+def test_an_unreachable_database_sends_a_could_not_run_alert():
+    with webhook_receiver() as receiver:
+        result = run_job(database_url=UNREACHABLE, alert_url=receiver.url())
+        alerts = receiver.wait_for(1, timeout=2)
+
+    assert result.returncode == 1
+    assert "cannot connect to the database" in result.stderr
+    (alert,) = alerts
+    assert alert["type"] == "failure"
+    assert alert["title"] == f"[{ENV}] disable-inactive-users FAILED: could not run"
+    assert f"Environment: {ENV}" in alert["message"]
+    assert "cannot connect to the database postgresql+psycopg://postgres@127.0.0.1:1/x" in alert["message"]
+
+
+def test_a_run_that_breaks_midway_alerts_and_its_failed_event_survives_the_rollback(session, population, database_url):
+    # A real fault with the database still reachable: the sessions table disappears.
+    session.execute(sa.text("ALTER TABLE user_session RENAME TO user_session_away"))
+    session.commit()
+    with webhook_receiver() as receiver:
+        try:
+            result = run_job(database_url=database_url, alert_url=receiver.url())
+        finally:
+            session.rollback()
+            session.execute(sa.text("ALTER TABLE user_session_away RENAME TO user_session"))
+            session.commit()
+        alerts = receiver.wait_for(1, timeout=2)
+
+    assert result.returncode == 1
+    assert "could not run" in result.stderr
+    (alert,) = alerts
+    assert alert["title"] == f"[{ENV}] disable-inactive-users FAILED: could not run"
+    assert "user_session" in alert["message"]
+    assert set(statuses(session).values()) == {UserStatus.ACTIVE}
+    (event,) = run_summaries(session)
+    assert event.event_status is OpsEventStatus.FAILED
+    assert event.event_details["outcome"] == "failed" and event.event_details["dry_run"] is False
+    assert "user_session" in event.event_details["errors"][0]["error"]
+
+
+def test_a_refusal_by_the_safety_cap_sends_a_warning(session, population, database_url):
+    with webhook_receiver() as receiver:
+        result = run_job("--max-disable", "1", database_url=database_url, alert_url=receiver.url())
+        alerts = receiver.wait_for(1, timeout=2)
+
+    assert result.returncode == 3
+    (alert,) = alerts
+    assert alert["type"] == "warning"
+    assert alert["title"] == f"[{ENV}] disable-inactive-users REFUSED by the safety cap"
+    assert f"Environment: {ENV}" in alert["message"]
+    assert "Counts: 2 due, 0 disabled, 0 failed" in alert["message"]
+    assert "--max-disable 2" in alert["message"]
+    assert set(statuses(session).values()) == {UserStatus.ACTIVE}
+    (summary,) = run_summaries(session)
+    assert summary.event_status is OpsEventStatus.FAILED and summary.event_details["outcome"] == "refused_by_cap"
+
+
+# -- non-triggers ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [pytest.param([], id="clean run"), pytest.param(["--dry-run"], id="dry run"), pytest.param(["--dry-run", "--max-disable", "1"], id="dry run over the cap")],
+)
+def test_no_alert_for_a_clean_run_or_a_dry_run(session, population, database_url, args):
+    with webhook_receiver() as receiver:
+        result = run_job(*args, database_url=database_url, alert_url=receiver.url())
+        time.sleep(0.3)  # anything sent would have arrived before the process exited
+
+        assert receiver.received == []
+    assert result.returncode == 0, result.stderr
+    assert logged(result.stderr, "alert_sent") == [] and logged(result.stderr, "alert_failed") == []
+    (summary,) = run_summaries(session)
+    assert summary.event_status is OpsEventStatus.SUCCESS
+    assert summary.event_details["dry_run"] is bool(args)
+
+
+@pytest.mark.postgres_only
+def test_no_alert_for_a_run_skipped_because_another_holds_the_lock(session, population, database_url):
+    holder = sa.create_engine(database_url)
+    with webhook_receiver() as receiver, holder.connect() as connection:
+        connection.execute(sa.text(f"SELECT pg_advisory_lock{RUN_LOCK_ARGUMENTS}"), {"namespace": RUN_LOCK_NAMESPACE})
+        connection.commit()
+        try:
+            result = run_job(database_url=database_url, alert_url=receiver.url())
+        finally:
+            connection.execute(sa.text(f"SELECT pg_advisory_unlock{RUN_LOCK_ARGUMENTS}"), {"namespace": RUN_LOCK_NAMESPACE})
+            connection.commit()
+        time.sleep(0.3)
+
+        assert receiver.received == []
+    holder.dispose()
+    assert result.returncode == 0
+    assert "skipped: another run is in progress" in result.stdout
+    assert set(statuses(session).values()) == {UserStatus.ACTIVE}
+    (summary,) = run_summaries(session)
+    assert summary.event_status is OpsEventStatus.SUCCESS and summary.event_details["outcome"] == "skipped"
+
+
+def test_no_alert_and_no_error_when_no_alert_url_is_configured(population, database_url):
+    result = run_flask("disable-inactive-users", "--max-disable", "1", database_url=database_url)
+
+    assert result.returncode == 3
+    assert logged(result.stderr, "alert_failed") == []
+
+
+# -- a broken notifier ------------------------------------------------------------
+
+
+def test_with_the_receiver_down_the_job_keeps_its_exit_code_and_logs_the_notifiers_error(session, population, database_url):
+    blocker = population["due"][0]
+    refuse_deactivation_of(session, blocker.id)
+    try:
+        result = run_job(database_url=database_url, alert_url=f"json://127.0.0.1:{closed_port()}/alerts")
+    finally:
+        remove_refusal(session)
+
+    assert result.returncode == 1
+    (failure,) = logged(result.stderr, "alert_failed")
+    assert failure["level"] == "ERROR"
+    assert failure["error"] == "the notifier could not deliver the alert"
+    assert any("127.0.0.1" in detail for detail in failure["details"])
+    assert failure["alert"]["title"] == f"[{ENV}] disable-inactive-users FAILED"  # the alert's text is not lost
+    report = json.loads(result.stdout.split("\n", 0)[0]) if result.stdout.startswith("{") else None
+    assert report is None and "FAILED: " in result.stdout  # the report still names the failure
+    (summary,) = run_summaries(session)
+    assert summary.event_status is OpsEventStatus.FAILED
+
+
+def test_with_the_receiver_down_a_could_not_run_failure_still_exits_1():
+    result = run_job(database_url=UNREACHABLE, alert_url=f"json://127.0.0.1:{closed_port()}/alerts")
+
+    assert result.returncode == 1
+    assert "cannot connect to the database" in result.stderr
+    assert len(logged(result.stderr, "alert_failed")) == 1
+
+
+def test_a_receiver_that_never_answers_holds_the_job_no_longer_than_the_bound():
+    with silent_listener() as port:
+        started = time.monotonic()
+        # Apprise's own timeouts are raised to a minute: only the job's 10 s bound can end the wait.
+        result = run_job(database_url=UNREACHABLE, alert_url=f"json://127.0.0.1:{port}/alerts?cto=60&rto=60")
+        elapsed = time.monotonic() - started
+
+    assert result.returncode == 1
+    assert elapsed < 25, elapsed  # 10 s bound plus the process's own start-up and shut-down
+    (failure,) = logged(result.stderr, "alert_failed")
+    assert failure["error"] == "no answer from the notifier within 10 s"
