@@ -199,28 +199,30 @@ def undo_deactivations(engine: sa.Engine, user_ids: list[int]) -> None:
 
 
 def run_job_process(url: str, *args: str) -> dict[str, Any]:
-    """Run `flask disable-inactive-users` as the job container would; its wall time and peak RSS."""
+    """Run `flask disable-inactive-users` as the job container would; its wall time and peak RSS.
+
+    The peak RSS comes from GNU time (``/usr/bin/time -f %M``): a small
+    process that forks the job itself. Reading the job's rusage from here
+    would not do: on Linux a child's max RSS starts from its parent's at
+    fork, and this benchmark process is far larger than the job.
+    """
     flask = str(Path(sys.executable).with_name("flask"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPS_")}
     env.update({"DATABASE_URL": url, "FLASK_APP": "ops_api:create_app"})
-    with tempfile.TemporaryFile(mode="w+") as stdout:
+    with tempfile.TemporaryDirectory() as folder:
+        rss_file = Path(folder) / "rss"
         started = time.perf_counter()
-        process = subprocess.Popen(
-            [flask, "disable-inactive-users", "--format", "json", *args],
-            cwd=REPO_ROOT, env=env, stdout=stdout, stderr=subprocess.DEVNULL,
+        process = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), flask, "disable-inactive-users", "--format", "json", *args],
+            cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False,
         )
-        # wait4 reaps this child alone and returns its own resource usage;
-        # ru_maxrss is its peak resident set size, in kB on Linux.
-        _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        stdout.seek(0)
-        output = stdout.read()
-    report = json.loads(output) if output.strip() else {}
+        peak_kb = int(rss_file.read_text().split()[-1])
+    report = json.loads(process.stdout) if process.stdout.strip() else {}
     return {
         "exit_code": process.returncode,
         "seconds": round(seconds, 3),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(peak_kb / 1024, 1),
         "disabled": len(report.get("disabled", [])),
         "candidates": len(report.get("candidates", [])),
     }
