@@ -23,6 +23,7 @@ from ops_api.job_logging import configure_job_logging
 from ops_api.services import job_runs
 from ops_api.services.alerts import AlertSettings, alert_for_error, alert_for_report, send_alert
 from ops_api.services.demo_data import seed_demo
+from ops_api.services.load_data import LoadError, load
 from ops_api.services.user_deactivation import (
     DeactivationReport,
     RunOutcome,
@@ -61,6 +62,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(disable_inactive_users_command)
     app.cli.add_command(disable_inactive_users_health_command)
+    app.cli.add_command(seed_load_command)
 
 
 class OneLineUsageError(click.UsageError):
@@ -139,6 +141,28 @@ def seed_demo_command() -> None:
     added = seed_demo(db.session, now=utcnow())
     db.session.commit()
     click.echo(f"seed-demo: {added} users added")
+
+
+@click.command("seed-load", cls=OneLineUsageCommand)
+@click.option("--users", type=click.IntRange(min=1), required=True, help="How many users to make.")
+@click.option("--sessions-per-user", type=click.IntRange(min=0), default=10, show_default=True, help="Sessions of each user who ever logged in.")
+@click.option("--seed", type=int, default=1, show_default=True, help="The same seed (and --as-of) gives the same data.")
+@click.option("--due", type=click.IntRange(min=0), default=None, help="Steady state with exactly this many ACTIVE users due (0: nobody); default: the realistic spread.")
+@click.option("--as-of", "as_of", type=IsoInstant(), default=None, help="The UTC instant the data is relative to [default: now].")
+@click.option("--replace", is_flag=True, help="Empty the user, session, role, event and history tables first.")
+@with_appcontext
+def seed_load_command(users: int, sessions_per_user: int, seed: int, due: int | None, as_of: datetime | None, replace: bool) -> None:
+    """Bulk-load many users and sessions for benchmarks (no audit rows). Run `flask db upgrade` first."""
+    try:
+        check_database()
+        summary = load(
+            db.engine, users=users, sessions_per_user=sessions_per_user, seed=seed,
+            now=as_of or utcnow(), due=due, replace=replace,
+        )
+    except (JobEnvironmentError, LoadError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_FAILED) from None
+    click.echo(json.dumps(summary.to_dict()))
 
 
 @click.command(

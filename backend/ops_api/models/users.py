@@ -87,6 +87,10 @@ class UserSession(AuditColumns, Base):
         # The inactivity query asks "latest activity of this user" and
         # "any activity after the cutoff": both are range scans of this index.
         Index("ix_user_session_user_id_last_active_at", "user_id", "last_active_at"),
+        # "Who was active after this instant": the users seen after the cutoff
+        # (PostgreSQL's hash anti-join reads them index-only) and the hourly
+        # check for activity stamped in the future. Migration 0002.
+        Index("ix_user_session_last_active_at_user_id", "last_active_at", "user_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

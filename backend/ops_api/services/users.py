@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from ops_api.audit import acting_as
 from ops_api.clock import utcnow
@@ -73,6 +73,8 @@ def select_user_for_update(session: Session, *conditions: Any) -> User | None:
         query = select(User).where(*conditions)
     else:
         query = select(User).where(*conditions).with_for_update()
+    # Roles stay unloaded unless asked for: a status change never reads them.
+    query = query.options(lazyload(User.roles))
     return session.scalars(query.execution_options(populate_existing=True)).first()
 
 

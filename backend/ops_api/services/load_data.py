@@ -1,0 +1,352 @@
+"""Bulk load data for benchmarks: many users and sessions, fast and deterministic.
+
+The rows are drawn in Python from ``random.Random(seed)``, so a given seed and
+``now`` give the same users and sessions on SQLite and on PostgreSQL, and are
+written in bulk: ``COPY ... FROM STDIN`` on PostgreSQL (psycopg 3), large
+``executemany`` batches of plain values on SQLite. No ORM objects, no audit
+rows: this is load for measuring, not a history anyone did.
+
+Two shapes:
+
+* **realistic** (``due=None``): latest activity spread over 400 days, about 5%
+  who never logged in, about 10% not ACTIVE (INACTIVE or LOCKED), about 3%
+  reactivated by an admin after their last activity. A good share of users is
+  due, as on the first run over data no job has kept in order.
+* **steady state with exactly ``due`` users due** (``due=0`` for an hourly run
+  with nothing to do, ``due=1000`` for a run with work): every ACTIVE user is
+  seen within the last 59 days except ``due`` chosen ones, who are 61 to 400
+  days idle. INACTIVE and LOCKED users keep the realistic spread.
+
+Times are relative to ``now`` and the 60-day rule; the loader counts who is due
+at ``now`` with the rule written out in Python, which the benchmark checks
+against the service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ops_api.clock import ensure_utc
+
+DAY = timedelta(days=1)
+RULE_DAYS = 60
+REALISTIC_SPAN_DAYS = 400
+NEVER_LOGGED_IN = 0.05
+INACTIVE_SHARE = 0.07
+LOCKED_SHARE = 0.03
+REACTIVATED_SHARE = 0.03
+MEAN_DAYS_BETWEEN_SESSIONS = 9.0
+LOAD_TABLES = ("ops_db_history", "ops_event", "user_session", "user_role", "role", "ops_user")
+_BATCH = 50_000
+
+USER_COLUMNS = ("id", "oidc_id", "email", "first_name", "last_name", "status", "reactivated_on", "created_on", "updated_on")
+
+
+class LoadError(Exception):
+    """The load cannot proceed (e.g. the tables already hold data and replace was not asked)."""
+
+
+@dataclass(frozen=True)
+class LoadSummary:
+    users: int
+    sessions: int
+    active: int
+    inactive: int
+    locked: int
+    never_logged_in: int
+    reactivated: int
+    due: int  # ACTIVE users due at ``now`` under the 60-day rule (none are excluded)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _PlannedUser:
+    status: str
+    created_days: float
+    latest_days: float | None  # None: never logged in
+    reactivated_days: float | None
+
+
+def plan_users(count: int, *, seed: int, due: int | None) -> list[_PlannedUser]:
+    """Draw every user's status, creation, latest activity and reactivation (in days before now)."""
+    rng = random.Random(seed)
+    statuses = []
+    for _ in range(count):
+        r = rng.random()
+        statuses.append("INACTIVE" if r < INACTIVE_SHARE else "LOCKED" if r < INACTIVE_SHARE + LOCKED_SHARE else "ACTIVE")
+    active_positions = [i for i, status in enumerate(statuses) if status == "ACTIVE"]
+    if due is not None and due > len(active_positions):
+        raise LoadError(f"cannot make {due} users due: only {len(active_positions)} of {count} are ACTIVE")
+    due_positions = set(rng.sample(active_positions, due)) if due is not None else set()
+
+    planned = []
+    for position, status in enumerate(statuses):
+        steady = due is not None and status == "ACTIVE"
+        if not steady:
+            span_low, span_high = 0.0, float(REALISTIC_SPAN_DAYS)
+        elif position in due_positions:
+            span_low, span_high = RULE_DAYS + 1.0, float(REALISTIC_SPAN_DAYS)
+        else:
+            span_low, span_high = 0.0, RULE_DAYS - 1.0
+        never = rng.random() < NEVER_LOGGED_IN
+        reactivate = rng.random() < (REACTIVATED_SHARE / (1 - INACTIVE_SHARE - LOCKED_SHARE))
+        seen_days = rng.uniform(span_low, span_high)
+        if never:
+            planned.append(_PlannedUser(status, seen_days, None, None))
+            continue
+        # Reactivated users: an admin made them ACTIVE again after their last
+        # activity; that moment is then what the rule counts (last seen).
+        if status == "ACTIVE" and reactivate:
+            latest = seen_days + rng.uniform(1.0, 300.0)
+            created = latest + rng.uniform(1.0, 600.0)
+            planned.append(_PlannedUser(status, created, latest, seen_days))
+        else:
+            created = seen_days + rng.uniform(1.0, 600.0)
+            planned.append(_PlannedUser(status, created, seen_days, None))
+    return planned
+
+
+def _rule_is_due(user: _PlannedUser) -> bool:
+    if user.status != "ACTIVE":
+        return False
+    seen = min(d for d in (user.created_days, user.latest_days, user.reactivated_days) if d is not None)
+    return seen >= RULE_DAYS
+
+
+def _user_rows(planned: list[_PlannedUser], *, now: datetime, seed: int) -> Iterator[tuple[Any, ...]]:
+    rng = random.Random(seed * 7919 + 1)
+    for number, user in enumerate(planned, start=1):
+        created = now - timedelta(days=user.created_days)
+        reactivated = None if user.reactivated_days is None else now - timedelta(days=user.reactivated_days)
+        oidc_id = uuid.UUID(int=rng.getrandbits(128), version=4)
+        yield (number, oidc_id, f"load.user{number}@example.gov", "Load", f"User{number}", user.status,
+               reactivated, created, reactivated or created)
+
+
+def _plan_rows(planned: list[_PlannedUser], *, now: datetime) -> Iterator[tuple[Any, ...]]:
+    """(user id, latest activity, created, open) for each user who ever logged in."""
+    for user_id, user in enumerate(planned, start=1):
+        if user.latest_days is None:
+            continue
+        is_open = user.status == "ACTIVE" and user.latest_days < 1
+        yield (user_id, now - timedelta(days=user.latest_days), now - timedelta(days=user.created_days), is_open)
+
+
+# Sessions are made set-based from load_plan: session k = 0 is the user's latest
+# activity; session k >= 1 lies about k * MEAN_DAYS_BETWEEN_SESSIONS days
+# earlier (a deterministic jitter of +-50% from the user id, k and the seed),
+# never before the account was created. Rows go in in time order, as a live
+# system writes them. The jitter is plain integer arithmetic, the same on both
+# databases.
+_JITTER = "(((CAST(p.user_id AS BIGINT) * 2654435761 + k.n * 40503 + :seed * 97) % 1000003) / 1000003.0)"
+_MINUTES = "(1 + ((CAST(p.user_id AS BIGINT) * 40503 + k.n * 2654435761 + :seed) % 240))"
+
+_SESSIONS_POSTGRESQL = f"""
+INSERT INTO user_session (user_id, is_active, ip_address, last_active_at, created_on, updated_on)
+SELECT user_id, is_active, ip_address, last_active_at, last_active_at - make_interval(mins => minutes), last_active_at
+FROM (
+    SELECT p.user_id,
+           (k.n = 0 AND p.is_open) AS is_active,
+           '10.' || (p.user_id % 250) || '.' || k.n || '.1' AS ip_address,
+           CASE WHEN k.n = 0 THEN p.latest_at
+                ELSE greatest(p.latest_at - make_interval(secs => 86400 * k.n * :gap * (0.5 + {_JITTER})),
+                              p.created_on + interval '1 minute') END AS last_active_at,
+           {_MINUTES}::int AS minutes
+    FROM load_plan p CROSS JOIN generate_series(0, :per_user - 1) AS k(n)
+) AS s
+ORDER BY last_active_at
+"""
+
+_SESSIONS_SQLITE = f"""
+WITH RECURSIVE k(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM k WHERE n < :per_user - 1)
+INSERT INTO user_session (user_id, is_active, ip_address, last_active_at, created_on, updated_on)
+SELECT user_id, is_active, ip_address, last_active_at,
+       strftime('%Y-%m-%d %H:%M:%f', julianday(last_active_at) - minutes / 1440.0) || '000', last_active_at
+FROM (
+    SELECT p.user_id,
+           (k.n = 0 AND p.is_open) AS is_active,
+           '10.' || (p.user_id % 250) || '.' || k.n || '.1' AS ip_address,
+           CASE WHEN k.n = 0 THEN p.latest_at
+                ELSE strftime('%Y-%m-%d %H:%M:%f',
+                              max(julianday(p.latest_at) - k.n * :gap * (0.5 + {_JITTER}),
+                                  julianday(p.created_on) + 1 / 1440.0)) || '000' END AS last_active_at,
+           {_MINUTES} AS minutes
+    FROM load_plan p CROSS JOIN k
+) AS s
+ORDER BY last_active_at
+"""
+
+
+def load(
+    bind: Engine | Connection,
+    *,
+    users: int,
+    sessions_per_user: int,
+    seed: int,
+    now: datetime,
+    due: int | None = None,
+    replace: bool = False,
+) -> LoadSummary:
+    """Fill the (migrated) database with ``users`` users and their sessions; commit; analyze.
+
+    Refuses (LoadError) when ops_user already holds rows, unless ``replace``,
+    which first empties the user, session, role, event and history tables.
+    """
+    import time
+
+    if users < 1 or sessions_per_user < 0:
+        raise ValueError("users must be at least 1 and sessions_per_user at least 0")
+    now = ensure_utc(now)
+    started = time.perf_counter()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    planned = plan_users(users, seed=seed, due=due)
+    with engine.begin() as connection:
+        existing = connection.execute(sa.text("SELECT count(*) FROM ops_user")).scalar_one()
+        if existing and not replace:
+            raise LoadError(f"ops_user already holds {existing} rows; load into an empty database, or replace its rows")
+        if connection.dialect.name == "postgresql":
+            if existing or replace:
+                connection.execute(sa.text(f"TRUNCATE {', '.join(LOAD_TABLES)} RESTART IDENTITY CASCADE"))
+            _copy_postgresql(connection, planned, per_user=sessions_per_user, now=now, seed=seed)
+        else:
+            if existing or replace:
+                for table in LOAD_TABLES:
+                    connection.execute(sa.text(f"DELETE FROM {table}"))
+            _insert_sqlite(connection, planned, per_user=sessions_per_user, now=now, seed=seed)
+    analyze(engine)
+    never = sum(1 for p in planned if p.latest_days is None)
+    return LoadSummary(
+        users=users,
+        sessions=(users - never) * sessions_per_user,
+        active=sum(1 for p in planned if p.status == "ACTIVE"),
+        inactive=sum(1 for p in planned if p.status == "INACTIVE"),
+        locked=sum(1 for p in planned if p.status == "LOCKED"),
+        never_logged_in=never,
+        reactivated=sum(1 for p in planned if p.reactivated_days is not None),
+        due=sum(1 for p in planned if _rule_is_due(p)),
+        seconds=round(time.perf_counter() - started, 2),
+    )
+
+
+def analyze(engine: Engine) -> None:
+    """Fresh planner statistics (and, on PostgreSQL, a vacuumed visibility map for index-only scans)."""
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            for table in ("ops_user", "user_session"):
+                connection.execute(sa.text(f"VACUUM ANALYZE {table}"))
+        else:
+            connection.execute(sa.text("ANALYZE"))
+            connection.commit()
+
+
+def _copy_postgresql(connection: Connection, planned: list[_PlannedUser], *, per_user: int, now: datetime, seed: int) -> None:
+    cursor = connection.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY ops_user ({', '.join(USER_COLUMNS)}) FROM STDIN") as copy:
+        for row in _user_rows(planned, now=now, seed=seed):
+            copy.write_row(row)
+    cursor.execute("CREATE TEMP TABLE load_plan (user_id int, latest_at timestamptz, created_on timestamptz, is_open boolean) ON COMMIT DROP")
+    with cursor.copy("COPY load_plan FROM STDIN") as copy:
+        for row in _plan_rows(planned, now=now):
+            copy.write_row(row)
+    if per_user:
+        with _without_secondary_structures(connection, "user_session"):
+            connection.execute(sa.text("SET LOCAL work_mem = '256MB'"))
+            connection.execute(
+                sa.text(_SESSIONS_POSTGRESQL), {"seed": seed, "per_user": per_user, "gap": MEAN_DAYS_BETWEEN_SESSIONS}
+            )
+    # User ids were given explicitly: move the sequences past the rows.
+    for table in ("ops_user", "user_session"):
+        cursor.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce(max(id), 0) + 1, false) FROM {table}"
+        )
+
+
+@contextlib.contextmanager
+def _without_secondary_structures(connection: Connection, table: str) -> Iterator[None]:
+    """Drop the table's foreign keys and secondary indexes, then make them again in one pass each.
+
+    A foreign key checked row by row costs a trigger call per row and per
+    constraint; validating it once afterwards is a single join. The same goes
+    for building an index once rather than growing it a row at a time.
+    """
+    constraints = connection.execute(
+        sa.text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = CAST(:table AS regclass) AND contype = 'f' ORDER BY conname"
+        ),
+        {"table": table},
+    ).all()
+    indexes = connection.execute(
+        sa.text(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = CAST(:table AS regclass) AND NOT i.indisprimary "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) ORDER BY c.relname"
+        ),
+        {"table": table},
+    ).all()
+    for name, _ in constraints:
+        connection.execute(sa.text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+    for name, _ in indexes:
+        connection.execute(sa.text(f'DROP INDEX "{name}"'))
+    yield
+    connection.execute(sa.text("SET LOCAL maintenance_work_mem = '256MB'"))
+    for _, definition in indexes:
+        connection.execute(sa.text(definition))
+    for name, definition in constraints:
+        connection.execute(sa.text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    # The text form SQLAlchemy's SQLite DateTime writes (naive UTC, microseconds).
+    return None if value is None else value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _insert_sqlite(connection: Connection, planned: list[_PlannedUser], *, per_user: int, now: datetime, seed: int) -> None:
+    cursor = connection.connection.driver_connection.cursor()
+
+    def batches(rows: Iterator[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
+        batch = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= _BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    users_sql = f"INSERT INTO ops_user ({', '.join(USER_COLUMNS)}) VALUES ({', '.join('?' * len(USER_COLUMNS))})"
+    for batch in batches(_user_rows(planned, now=now, seed=seed)):
+        cursor.executemany(
+            users_sql,
+            [(i, o.hex, e, f, l, s, _sqlite_time(r), _sqlite_time(c), _sqlite_time(u)) for i, o, e, f, l, s, r, c, u in batch],
+        )
+    cursor.execute("CREATE TEMP TABLE load_plan (user_id INTEGER, latest_at TEXT, created_on TEXT, is_open INTEGER)")
+    for batch in batches(_plan_rows(planned, now=now)):
+        cursor.executemany(
+            "INSERT INTO load_plan VALUES (?, ?, ?, ?)",
+            [(u, _sqlite_time(t), _sqlite_time(c), int(o)) for u, t, c, o in batch],
+        )
+    if per_user:
+        # Build the secondary indexes once, after the rows are in.
+        indexes = cursor.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'user_session' AND sql IS NOT NULL"
+        ).fetchall()
+        for name, _ in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+        cursor.execute(_SESSIONS_SQLITE, {"seed": seed, "per_user": per_user, "gap": MEAN_DAYS_BETWEEN_SESSIONS})
+        for _, definition in indexes:
+            cursor.execute(definition)
+    cursor.execute("DROP TABLE load_plan")
