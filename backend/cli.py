@@ -5,8 +5,12 @@ Registered on ``app.cli`` by ``ops_api.create_app``; run them as ``flask <comman
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import signal
+import threading
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -205,7 +209,10 @@ def disable_inactive_users_command(
         raise SystemExit(EXIT_FAILED) from None
     try:
         service = UserDeactivationService.from_config(db.session, current_app.config, inactive_days=days)
-        report = service.disable_inactive_users(dry_run=dry_run, max_disable=max_disable, as_of=as_of)
+        with stop_requested_by_signal() as stop:
+            report = service.disable_inactive_users(
+                dry_run=dry_run, max_disable=max_disable, as_of=as_of, should_stop=stop.is_set
+            )
     except Exception as exc:  # the run could not run: say so in one line, details in the log
         error = describe_error(exc)
         logger.error("disable-inactive-users could not run: %s", exc, exc_info=True, extra={"event": "run_error"})
@@ -229,6 +236,32 @@ def disable_inactive_users_command(
     else:
         click.echo(render_text(report))
     raise SystemExit(EXIT_CODES[report.outcome])
+
+
+@contextlib.contextmanager
+def stop_requested_by_signal() -> Iterator[threading.Event]:
+    """Turn SIGTERM and SIGINT into a request to stop after the user in hand.
+
+    The platform sends SIGTERM to a replica that ran too long; finishing the
+    current user's transaction and then reporting beats dying half-way.
+    """
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: Any) -> None:
+        if not stop.is_set():
+            logger.warning(
+                "received %s: stopping after the user in hand",
+                signal.Signals(signum).name,
+                extra={"event": "stop_requested", "signal": signal.Signals(signum).name},
+            )
+        stop.set()
+
+    previous = {signum: signal.signal(signum, request_stop) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _record(write: Any, *args: Any, **kwargs: Any) -> None:

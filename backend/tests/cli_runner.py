@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -30,12 +31,38 @@ def run_flask(*args: str, database_url: str, timeout: float = 120, **extra_env: 
     )
 
 
-def start_flask(*args: str, database_url: str, **extra_env: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [FLASK, *args],
-        cwd=REPO_ROOT,
-        env=flask_env(database_url, **extra_env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+class StartedFlask:
+    """A `flask` process running in the background, its output going to files (a pipe nobody reads fills up)."""
+
+    def __init__(self, args: tuple[str, ...], env: dict[str, str]) -> None:
+        self._stdout = tempfile.TemporaryFile(mode="w+")
+        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen(
+            [FLASK, *args], cwd=REPO_ROOT, env=env, stdout=self._stdout, stderr=self._stderr, text=True
+        )
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    def send_signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def communicate(self, timeout: float) -> tuple[str, str]:
+        """Wait for the process to end; return what it wrote to stdout and stderr."""
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+        outputs = []
+        for stream in (self._stdout, self._stderr):
+            stream.seek(0)
+            outputs.append(stream.read())
+            stream.close()
+        return outputs[0], outputs[1]
+
+
+def start_flask(*args: str, database_url: str, **extra_env: str) -> StartedFlask:
+    return StartedFlask(args, flask_env(database_url, **extra_env))

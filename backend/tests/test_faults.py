@@ -1,0 +1,142 @@
+"""Faults in the middle of a run (PostgreSQL): SIGTERM and a killed connection. Nothing is half-applied."""
+
+import json
+import signal
+import time
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import insert, select
+
+from cli_runner import run_flask, start_flask
+from ops_api.clock import utcnow
+from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, User, UserSession, UserStatus
+from webhook_receiver import webhook_receiver
+
+DUE = 150
+JOB_APPLICATION_NAME = "ops_job_under_fault"
+pytestmark = pytest.mark.postgres_only
+
+
+@pytest.fixture
+def slow_due_population(session):
+    """DUE due users with a live session each; every status change takes ~40 ms (a trigger that sleeps)."""
+    long_ago = utcnow() - timedelta(days=400)
+    session.execute(
+        insert(User),
+        [{"email": f"due{i}@example.gov", "status": UserStatus.ACTIVE, "created_on": long_ago, "updated_on": long_ago} for i in range(DUE)],
+    )
+    ids = session.scalars(select(User.id)).all()
+    session.execute(
+        insert(UserSession),
+        [{"user_id": uid, "is_active": True, "last_active_at": long_ago, "created_on": long_ago, "updated_on": long_ago} for uid in ids],
+    )
+    session.execute(sa.text(
+        "CREATE FUNCTION slow_status_change() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(0.04); RETURN NEW; END $$ LANGUAGE plpgsql"
+    ))
+    session.execute(sa.text(
+        "CREATE TRIGGER slow_status_change BEFORE UPDATE OF status ON ops_user FOR EACH ROW "
+        "WHEN (NEW.status = 'INACTIVE') EXECUTE FUNCTION slow_status_change()"
+    ))
+    session.commit()
+    yield set(ids)
+    session.rollback()
+    session.execute(sa.text("DROP TRIGGER IF EXISTS slow_status_change ON ops_user"))
+    session.execute(sa.text("DROP FUNCTION IF EXISTS slow_status_change()"))
+    session.commit()
+
+
+def count_inactive(database_url):
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        count = connection.execute(sa.text("SELECT count(*) FROM ops_user WHERE status = 'INACTIVE'")).scalar()
+    engine.dispose()
+    return count
+
+
+def wait_until_some_are_disabled(database_url, at_least=10, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if count_inactive(database_url) >= at_least:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the run did not get going")
+
+
+def assert_nothing_half_applied(session, due_ids):
+    """Each user is either untouched, or INACTIVE with its sessions ended and exactly one event and one status row."""
+    session.expire_all()
+    statuses = dict(session.execute(select(User.id, User.status)).all())
+    live = Counter(session.scalars(select(UserSession.user_id).where(UserSession.is_active.is_(True))))
+    events = session.scalars(select(OpsEvent).where(OpsEvent.event_type == OpsEventType.UPDATE_USER)).all()
+    per_user = Counter(e.event_details["user_id"] for e in events)
+    history = session.execute(sa.text(
+        "SELECT row_key FROM ops_db_history WHERE class_name = 'User' AND event_type = 'UPDATED'"
+    )).scalars().all()
+    status_rows = Counter(int(key) for key in history)
+    for uid in due_ids:
+        if statuses[uid] is UserStatus.INACTIVE:
+            assert (per_user[uid], status_rows[uid], live[uid]) == (1, 1, 0), uid
+        else:
+            assert statuses[uid] is UserStatus.ACTIVE
+            assert (per_user[uid], status_rows[uid], live[uid]) == (0, 0, 1), uid
+    return {uid for uid in due_ids if statuses[uid] is UserStatus.INACTIVE}
+
+
+def test_sigterm_mid_run_finishes_the_user_in_hand_reports_and_exits_1(session, database_url, slow_due_population):
+    job = start_flask("disable-inactive-users", "--max-disable", "0", "--format", "json", database_url=database_url)
+    wait_until_some_are_disabled(database_url)
+
+    job.send_signal(signal.SIGTERM)
+    stdout, stderr = job.communicate(timeout=30)
+
+    assert job.returncode == 1, stderr[-1000:]
+    report = json.loads(stdout)
+    assert report["skipped_reason"].startswith("stopped early:")
+    disabled = assert_nothing_half_applied(session, slow_due_population)
+    assert set(report["disabled"]) == disabled
+    assert 0 < len(disabled) < DUE
+    assert any(json.loads(line).get("event") == "stop_requested" for line in stderr.splitlines() if line.startswith("{"))
+    (summary,) = session.scalars(select(OpsEvent).where(OpsEvent.event_type == OpsEventType.DISABLE_INACTIVE_USERS)).all()
+    assert summary.event_status is OpsEventStatus.FAILED
+
+    rerun = run_flask("disable-inactive-users", "--max-disable", "0", "--format", "json", database_url=database_url)
+
+    assert rerun.returncode == 0
+    assert set(json.loads(rerun.stdout)["disabled"]) == slow_due_population - disabled
+    assert assert_nothing_half_applied(session, slow_due_population) == slow_due_population
+
+
+def test_a_killed_database_connection_mid_run_loses_nothing_alerts_and_the_next_run_finishes(
+    session, database_url, slow_due_population
+):
+    job_url = f"{database_url}&application_name={JOB_APPLICATION_NAME}"
+    with webhook_receiver() as receiver:
+        job = start_flask(
+            "disable-inactive-users", "--max-disable", "0", "--format", "json",
+            database_url=job_url, OPS_ALERT_URLS=receiver.url(), OPS_ENV_NAME="fault-test",
+        )
+        wait_until_some_are_disabled(database_url)
+        killer = sa.create_engine(database_url)
+        with killer.connect() as connection:
+            killed = connection.execute(
+                sa.text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = :name"),
+                {"name": JOB_APPLICATION_NAME},
+            ).scalar()
+        killer.dispose()
+        stdout, stderr = job.communicate(timeout=120)
+        alerts = receiver.wait_for(1, timeout=15)
+
+    assert killed >= 1
+    assert job.returncode == 1, stderr[-1000:]
+    report = json.loads(stdout)
+    assert len(report["failed"]) >= 1
+    assert "fault-test" in json.dumps(alerts)
+    assert_nothing_half_applied(session, slow_due_population)
+
+    rerun = run_flask("disable-inactive-users", "--max-disable", "0", "--format", "json", database_url=database_url)
+
+    assert rerun.returncode == 0, rerun.stderr[-1000:]
+    assert assert_nothing_half_applied(session, slow_due_population) == slow_due_population
