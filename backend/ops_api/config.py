@@ -14,6 +14,9 @@ from datetime import timedelta
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from ops_api.services.users import SYSTEM_ADMIN_OIDC_ID
 
 # The FakeAuth demo users that `flask seed-demo` creates; like the System
@@ -75,6 +78,24 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+SUPPORTED_DRIVERS = ("sqlite", "postgresql+psycopg")
+
+
+def check_database_url(url: str) -> None:
+    """Refuse a URL that does not parse or names a database this application does not run on.
+
+    The message never repeats the URL: it may carry a password.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError("DATABASE_URL is not a database URL (e.g. postgresql+psycopg://user@host:5432/db)") from None
+    if parsed.drivername not in SUPPORTED_DRIVERS:
+        raise ConfigError(
+            f"DATABASE_URL names {parsed.drivername!r}; use PostgreSQL (postgresql+psycopg://...) or SQLite (sqlite:///...)"
+        )
 
 
 def _positive_int(config: Mapping[str, Any], key: str, *, allow_zero: bool) -> int:
@@ -200,6 +221,7 @@ def finalize(config: MutableMapping[str, Any]) -> None:
     if not isinstance(uri, str) or not uri.strip():
         raise ConfigError("SQLALCHEMY_DATABASE_URI (or DATABASE_URL) must be a database URL")
     config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(uri.strip())
+    check_database_url(config["SQLALCHEMY_DATABASE_URI"])
     config["DEACTIVATION_INACTIVE_DAYS"] = _positive_int(config, "DEACTIVATION_INACTIVE_DAYS", allow_zero=False)
     config["DEACTIVATION_MAX_PER_RUN"] = _positive_int(config, "DEACTIVATION_MAX_PER_RUN", allow_zero=True)
     excluded = config.get("DEACTIVATION_EXCLUDED_OIDC_IDS")

@@ -223,6 +223,13 @@ def test_help_documents_every_exit_code(database_url):
         ("OPS_DEACTIVATION_INACTIVE_DAYS", "soon"),
         ("OPS_DEACTIVATION_MAX_PER_RUN", "-2"),
         ("OPS_DEACTIVATION_EXCLUDED_OIDC_IDS", "not-a-uuid"),
+        ("OPS_DEACTIVATION_EXCLUDED_OIDC_IDS", "[1, 2"),
+        ("OPS_ALERT_URLS", "not a url"),
+        ("OPS_ALERT_URLS", '["json://127.0.0.1:9/x", 42]'),
+        ("OPS_FAKEAUTH_ENABLED", "maybe"),
+        ("OPS_JWT_SECRET_KEY", "too-short"),
+        ("OPS_JWT_ACCESS_TOKEN_EXPIRES", "0"),
+        ("OPS_JWT_REFRESH_TOKEN_EXPIRES", "soon"),
     ],
 )
 def test_an_unusable_setting_exits_1_with_one_line_and_changes_nothing(session, population, database_url, name, value):
@@ -234,3 +241,16 @@ def test_an_unusable_setting_exits_1_with_one_line_and_changes_nothing(session, 
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert name in result.stderr
     assert snapshot(session) == before
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("not a url", "is not a database URL"), ("mysql://ops@127.0.0.1/ops", "use PostgreSQL")],
+)
+def test_an_unusable_database_url_exits_1_with_one_line_that_does_not_repeat_it(url, message):
+    result = run_flask("disable-inactive-users", database_url=url)
+
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert message in result.stderr
+    assert "ops@127.0.0.1" not in result.stderr
