@@ -11,7 +11,7 @@ import os
 import re
 import uuid
 from datetime import timedelta
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -112,17 +112,24 @@ def _positive_int(config: Mapping[str, Any], key: str, *, allow_zero: bool) -> i
     return value
 
 
+def _listed(value: Any, name: str, split: Callable[[str], list[str]]) -> Any:
+    """A setting given as text becomes a list: JSON if it starts with "[", else ``split(text)``."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text.startswith("["):
+        return split(text)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"OPS_{name} is not valid JSON: {exc}") from None
+
+
 def parse_oidc_ids(value: Any) -> tuple[uuid.UUID, ...]:
     """Accept a JSON list, a comma-separated string or an iterable of UUIDs."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"OPS_DEACTIVATION_EXCLUDED_OIDC_IDS is not valid JSON: {exc}") from None
-        else:
-            value = [part for part in (p.strip() for p in text.split(",")) if part]
+    value = _listed(
+        value, "DEACTIVATION_EXCLUDED_OIDC_IDS", lambda text: [p for p in (p.strip() for p in text.split(",")) if p]
+    )
     if not isinstance(value, (list, tuple, set, frozenset)):
         raise ConfigError(
             f"OPS_DEACTIVATION_EXCLUDED_OIDC_IDS must be a list of UUIDs, got {value!r}"
@@ -194,15 +201,7 @@ def parse_alert_urls(value: Any) -> tuple[str, ...]:
     """
     if value is None:
         return ()
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"OPS_ALERT_URLS is not valid JSON: {exc}") from None
-        else:
-            value = _URL_SEPARATOR.split(text) if text else []
+    value = _listed(value, "ALERT_URLS", lambda text: _URL_SEPARATOR.split(text) if text else [])
     if not isinstance(value, (list, tuple)):
         raise ConfigError(f"OPS_ALERT_URLS must be a URL or a list of URLs, got a {type(value).__name__}")
     urls = []

@@ -167,3 +167,9 @@ def user_admin(session, roles) -> User:
     admin = factories.make_user(session, email="pat.admin@example.gov", roles=[roles["USER_ADMIN"]])
     session.commit()
     return admin
+
+
+@pytest.fixture
+def fakeauth(app: Flask) -> None:
+    """Switch FakeAuth logins on for this test's app (the login reads the setting per request)."""
+    app.config["FAKEAUTH_ENABLED"] = True

@@ -16,11 +16,6 @@ DAY_61 = T0 + timedelta(days=61)
 
 
 @pytest.fixture
-def fakeauth(app):
-    app.config["FAKEAUTH_ENABLED"] = True
-
-
-@pytest.fixture
 def long_lived_tokens(app):
     # So that a refusal 61 days on comes from the ended session, not from the token's expiry.
     app.config["JWT_ACCESS_TOKEN_EXPIRES"] = timedelta(days=90)

@@ -14,11 +14,6 @@ T0 = datetime(2026, 9, 1, 10, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def fakeauth(app):
-    app.config["FAKEAUTH_ENABLED"] = True
-
-
-@pytest.fixture
 def admin_token(client, fakeauth, user_admin):
     with freeze_time(T0):
         return login(client, user_admin)["access_token"]

@@ -19,11 +19,6 @@ ME = "/api/v1/users/me"
 
 
 @pytest.fixture
-def fakeauth(app):
-    app.config["FAKEAUTH_ENABLED"] = True
-
-
-@pytest.fixture
 def person(session):
     user = make_user(session, email="kim.person@example.gov")
     session.commit()

@@ -17,11 +17,6 @@ T1 = datetime(2026, 6, 1, 8, 5, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def fakeauth(app):
-    app.config["FAKEAUTH_ENABLED"] = True
-
-
-@pytest.fixture
 def person(session):
     user = make_user(session, email="lee.person@example.gov")
     session.commit()

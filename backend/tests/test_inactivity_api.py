@@ -18,11 +18,6 @@ FAKEAUTH_USER_DEMO = uuid.UUID("00000000-0000-1111-a111-000000000019")
 
 
 @pytest.fixture
-def fakeauth(app):
-    app.config["FAKEAUTH_ENABLED"] = True
-
-
-@pytest.fixture
 def admin_token(client, fakeauth, user_admin):
     with freeze_time(NOW):
         return login(client, user_admin)["access_token"]

@@ -23,11 +23,6 @@ def _counts(session):
 
 
 @pytest.fixture
-def fakeauth(app):
-    app.config["FAKEAUTH_ENABLED"] = True
-
-
-@pytest.fixture
 def person(session, roles):
     with freeze_time(EARLIER):
         user = make_user(session, email="ria.person@example.gov", roles=[roles["VIEWER_EDITOR"]])
