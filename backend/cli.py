@@ -22,6 +22,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from ops_api.clock import utcnow
+from ops_api.config import is_production
 from ops_api.extensions import db
 from ops_api.job_logging import configure_job_logging
 from ops_api.services import job_runs
@@ -31,7 +32,9 @@ from ops_api.services.load_data import LoadError, load
 from ops_api.services.user_deactivation import (
     DeactivationReport,
     RunOutcome,
+    MAX_INACTIVE_DAYS,
     UserDeactivationService,
+    check_as_of,
     describe_error,
 )
 
@@ -104,7 +107,10 @@ class IsoInstant(click.ParamType):
             except ValueError:
                 self.fail(f"{value!r} is not an ISO-8601 date or instant (e.g. 2026-12-31T09:00:00Z)", param, ctx)
         # A date or time without an offset is read as UTC, like every time here.
-        return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+        try:
+            return check_as_of(parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed)
+        except (ValueError, OverflowError) as exc:
+            self.fail(str(exc), param, ctx)
 
 
 class Duration(click.ParamType):
@@ -138,10 +144,18 @@ def check_database() -> None:
         )
 
 
+def refuse_in_production(command: str) -> None:
+    """Stop a development command (demo users, bulk loads that can empty tables) where OPS_ENV_NAME is production."""
+    if is_production(current_app.config):
+        click.echo(f"error: {command} is for development and benchmarks; refused because OPS_ENV_NAME names production", err=True)
+        raise SystemExit(EXIT_FAILED)
+
+
 @click.command("seed-demo")
 @with_appcontext
 def seed_demo_command() -> None:
-    """Create the demo roles and users (idempotent). Run `flask db upgrade` first."""
+    """Create the demo roles and users (idempotent). Run `flask db upgrade` first. Refused in production."""
+    refuse_in_production("seed-demo")
     added = seed_demo(db.session, now=utcnow())
     db.session.commit()
     click.echo(f"seed-demo: {added} users added")
@@ -156,7 +170,8 @@ def seed_demo_command() -> None:
 @click.option("--replace", is_flag=True, help="Empty the user, session, role, event and history tables first.")
 @with_appcontext
 def seed_load_command(users: int, sessions_per_user: int, seed: int, due: int | None, as_of: datetime | None, replace: bool) -> None:
-    """Bulk-load many users and sessions for benchmarks (no audit rows). Run `flask db upgrade` first."""
+    """Bulk-load many users and sessions for benchmarks (no audit rows). Run `flask db upgrade` first. Refused in production."""
+    refuse_in_production("seed-load")
     try:
         check_database()
         summary = load(
@@ -180,7 +195,7 @@ def seed_load_command(users: int, sessions_per_user: int, seed: int, due: int | 
         f"  {EXIT_REFUSED_BY_CAP}  refused by the safety cap: more users due than --max-disable; nobody was disabled"
     ),
 )
-@click.option("--days", type=click.IntRange(min=1), default=None, help="Inactivity threshold in days [default: OPS_DEACTIVATION_INACTIVE_DAYS, 60].")
+@click.option("--days", type=click.IntRange(min=1, max=MAX_INACTIVE_DAYS), default=None, help="Inactivity threshold in days [default: OPS_DEACTIVATION_INACTIVE_DAYS, 60].")
 @click.option("--dry-run", is_flag=True, help="Report who is due; change nothing.")
 @click.option("--as-of", "as_of", type=IsoInstant(), default=None, help="With --dry-run: preview who would be due at this UTC date or instant.")
 @click.option("--max-disable", type=click.IntRange(min=0), default=None, help="Safety cap for this run; 0 lifts it [default: OPS_DEACTIVATION_MAX_PER_RUN, 50].")

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from ops_api.services.user_deactivation import MAX_INACTIVE_DAYS
 from ops_api.services.users import SYSTEM_ADMIN_OIDC_ID
 
 # The FakeAuth demo users that `flask seed-demo` creates; like the System
@@ -98,17 +99,20 @@ def check_database_url(url: str) -> None:
         )
 
 
-def _positive_int(config: Mapping[str, Any], key: str, *, allow_zero: bool) -> int:
+def _positive_int(config: Mapping[str, Any], key: str, *, allow_zero: bool, highest: int | None = None) -> int:
     value = config[key]
     if isinstance(value, str):
         value = value.strip()
-        if value.lstrip("-").isdigit():
+        digits = value[1:] if value.startswith("-") else value
+        if digits.isascii() and digits.isdigit():
             value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"OPS_{key} must be a whole number, got {config[key]!r}")
     if value < 0 or (value == 0 and not allow_zero):
         lowest = 0 if allow_zero else 1
         raise ConfigError(f"OPS_{key} must be {lowest} or more, got {value}")
+    if highest is not None and value > highest:
+        raise ConfigError(f"OPS_{key} must be {highest} or less, got {value}")
     return value
 
 
@@ -173,7 +177,9 @@ def _duration(config: Mapping[str, Any], key: str) -> timedelta:
 
 
 def is_production(config: Mapping[str, Any]) -> bool:
-    return str(config.get("ENV_NAME") or "").strip().lower() == "production"
+    """Whether ENV_NAME names production: "production", "prod", "prd", "Prod-East" and the like."""
+    name = str(config.get("ENV_NAME") or "").strip().lower()
+    return name.startswith("prod") or name == "prd" or name.startswith("prd-")
 
 
 def finalize_auth(config: MutableMapping[str, Any]) -> None:
@@ -184,7 +190,8 @@ def finalize_auth(config: MutableMapping[str, Any]) -> None:
     secret = config.get("JWT_SECRET_KEY")
     if isinstance(secret, str):
         secret = secret.strip() or None
-    if secret is None and config.get("TESTING"):
+    if secret is None and config.get("TESTING") and not is_production(config):
+        # Never in production: this secret is in the source, so anyone could mint tokens with it.
         secret = TESTING_JWT_SECRET_KEY
     if secret is not None and (not isinstance(secret, str) or len(secret) < MIN_JWT_SECRET_LENGTH):
         raise ConfigError(f"OPS_JWT_SECRET_KEY must be a string of at least {MIN_JWT_SECRET_LENGTH} characters")
@@ -221,7 +228,9 @@ def finalize(config: MutableMapping[str, Any]) -> None:
         raise ConfigError("SQLALCHEMY_DATABASE_URI (or DATABASE_URL) must be a database URL")
     config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(uri.strip())
     check_database_url(config["SQLALCHEMY_DATABASE_URI"])
-    config["DEACTIVATION_INACTIVE_DAYS"] = _positive_int(config, "DEACTIVATION_INACTIVE_DAYS", allow_zero=False)
+    config["DEACTIVATION_INACTIVE_DAYS"] = _positive_int(
+        config, "DEACTIVATION_INACTIVE_DAYS", allow_zero=False, highest=MAX_INACTIVE_DAYS
+    )
     config["DEACTIVATION_MAX_PER_RUN"] = _positive_int(config, "DEACTIVATION_MAX_PER_RUN", allow_zero=True)
     excluded = config.get("DEACTIVATION_EXCLUDED_OIDC_IDS")
     config["DEACTIVATION_EXCLUDED_OIDC_IDS"] = (

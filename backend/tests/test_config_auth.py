@@ -27,8 +27,9 @@ def test_fakeauth_is_switched_by_ops_fakeauth_enabled(monkeypatch, value, expect
     assert create_app(MEMORY).config["FAKEAUTH_ENABLED"] is expected
 
 
-def test_a_production_app_with_fakeauth_refuses_to_start(monkeypatch):
-    monkeypatch.setenv("OPS_ENV_NAME", "production")
+@pytest.mark.parametrize("env_name", ["production", "Production ", "prod", "prd", "prod-east"])
+def test_a_production_app_with_fakeauth_refuses_to_start(monkeypatch, env_name):
+    monkeypatch.setenv("OPS_ENV_NAME", env_name)
     monkeypatch.setenv("OPS_FAKEAUTH_ENABLED", "true")
 
     with pytest.raises(ConfigError, match="OPS_FAKEAUTH_ENABLED must not be true") as caught:
@@ -58,6 +59,11 @@ def test_without_a_secret_the_app_still_starts_with_none_so_the_cli_runs():
 
 def test_a_testing_app_without_a_secret_uses_the_fixed_test_secret():
     assert create_app({**MEMORY, "TESTING": True}).config["JWT_SECRET_KEY"] == TESTING_JWT_SECRET_KEY
+
+
+def test_a_testing_app_in_production_never_gets_the_published_test_secret():
+    app = create_app({**MEMORY, "TESTING": True, "ENV_NAME": "production"})
+    assert app.config["JWT_SECRET_KEY"] is None
 
 
 def test_a_short_jwt_secret_is_refused(monkeypatch):

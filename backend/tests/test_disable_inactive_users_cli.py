@@ -145,6 +145,8 @@ def test_a_second_run_has_nothing_to_do_and_exits_0(session, population, databas
         (["--days", "0"], "--days"),
         (["--days", "-3"], "--days"),
         (["--days", "sixty"], "--days"),
+        (["--days", "1000000"], "--days"),
+        (["--as-of", "0001-01-02", "--dry-run"], "--as-of"),
         (["--as-of", "next tuesday", "--dry-run"], "--as-of"),
         (["--as-of", "2026-12-31"], "only with --dry-run"),
         (["--format", "xml"], "--format"),
@@ -221,6 +223,8 @@ def test_help_documents_every_exit_code(database_url):
     [
         ("OPS_DEACTIVATION_INACTIVE_DAYS", "0"),
         ("OPS_DEACTIVATION_INACTIVE_DAYS", "soon"),
+        ("OPS_DEACTIVATION_INACTIVE_DAYS", "²"),
+        ("OPS_DEACTIVATION_INACTIVE_DAYS", "1000000"),
         ("OPS_DEACTIVATION_MAX_PER_RUN", "-2"),
         ("OPS_DEACTIVATION_EXCLUDED_OIDC_IDS", "not-a-uuid"),
         ("OPS_DEACTIVATION_EXCLUDED_OIDC_IDS", "[1, 2"),

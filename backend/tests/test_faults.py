@@ -140,3 +140,41 @@ def test_a_killed_database_connection_mid_run_loses_nothing_alerts_and_the_next_
 
     assert rerun.returncode == 0, rerun.stderr[-1000:]
     assert assert_nothing_half_applied(session, slow_due_population) == slow_due_population
+
+
+def test_a_user_whose_row_another_transaction_holds_fails_after_the_lock_wait_and_the_others_go_on(session, database_url):
+    from ops_api.services.user_deactivation import UserDeactivationService
+
+    long_ago = utcnow() - timedelta(days=400)
+    session.execute(
+        insert(User),
+        [{"email": f"held{i}@example.gov", "status": UserStatus.ACTIVE, "created_on": long_ago, "updated_on": long_ago} for i in range(3)],
+    )
+    session.commit()
+    first, held, last = session.scalars(select(User.id).order_by(User.id)).all()
+    session.execute(
+        insert(UserSession),
+        [{"user_id": uid, "is_active": True, "last_active_at": long_ago, "created_on": long_ago, "updated_on": long_ago} for uid in (first, held, last)],
+    )
+    session.commit()
+    holder = sa.create_engine(database_url)
+    with holder.connect() as connection:
+        connection.execute(sa.text("SELECT id FROM ops_user WHERE id = :id FOR UPDATE"), {"id": held})
+        started = time.monotonic()
+        report = UserDeactivationService(session).disable_inactive_users()
+        waited = time.monotonic() - started
+        connection.rollback()
+    holder.dispose()
+
+    assert sorted(report.disabled) == [first, last]
+    assert [f.user_id for f in report.failed] == [held]
+    assert "lock timeout" in report.failed[0].error
+    assert 4 < waited < 30
+    assert_nothing_half_applied(session, {first, held, last})
+
+
+def test_many_users_at_once_are_asked_about_in_batches(session):
+    from ops_api.services.user_deactivation import UserDeactivationService
+
+    # More ids than PostgreSQL takes parameters in one statement.
+    assert UserDeactivationService(session).last_seen_of(range(1, 70_002)) == {}

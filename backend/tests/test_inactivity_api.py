@@ -70,7 +70,7 @@ def test_the_list_filters_by_days_inactive(client, population, admin_token):
     assert {u["id"] for u in users} == {population[k].id for k in ("idle90", "idle70", "inactive", "fakeauth")}
 
 
-@pytest.mark.parametrize("value", ["-1", "ten", "1.5", ""])
+@pytest.mark.parametrize("value", ["-1", "ten", "1.5", "", "²", "999999999999"])
 def test_a_bad_inactive_for_days_is_a_400_with_the_field_named(client, population, admin_token, value):
     error = error_of(get(client, admin_token, f"/api/v1/users/?inactive_for_days={value}"), 400)
 
@@ -99,7 +99,15 @@ def test_the_inactive_preview_takes_days_and_as_of(client, population, admin_tok
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("days=0", "days"), ("days=abc", "days"), ("as_of=tomorrow", "as_of"), ("when=now", "when")],
+    [
+        ("days=0", "days"),
+        ("days=abc", "days"),
+        ("days=²", "days"),
+        ("days=999999999999", "days"),
+        ("as_of=tomorrow", "as_of"),
+        ("as_of=0001-01-01", "as_of"),
+        ("when=now", "when"),
+    ],
 )
 def test_a_bad_inactive_preview_query_is_a_400_with_the_field_named(client, population, admin_token, query, field):
     error = error_of(get(client, admin_token, f"/api/v1/users/inactive?{query}"), 400)

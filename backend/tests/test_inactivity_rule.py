@@ -265,3 +265,48 @@ def test_the_threshold_is_configurable(session):
     with freeze_time(NOW):
         assert run_job(session).candidates == []
         assert run_job(session, inactive_days=30).disabled == [user.id]
+
+
+def test_activity_far_in_the_future_is_pinned_to_when_the_job_first_saw_it(session, caplog):
+    user = make_user(session, created_on=LONG_AGO)
+    skewed = make_session(session, user, last_active_at=NOW + 365 * DAY)
+    session.commit()
+
+    with freeze_time(NOW), caplog.at_level(logging.WARNING, logger="ops_api"):
+        first = run_job(session)
+    with freeze_time(NOW + 60 * DAY - timedelta(seconds=1)):
+        not_yet = run_job(session)
+    with freeze_time(NOW + 60 * DAY):
+        then = run_job(session)
+
+    assert first.candidates == [] and not_yet.candidates == []
+    assert then.disabled == [user.id]
+    session.expire_all()
+    assert skewed.last_active_at == NOW
+    (pinned,) = [r for r in caplog.records if getattr(r, "event", None) == "future_activity_pinned"]
+    assert pinned.recorded_last_active_at == (NOW + 365 * DAY).isoformat()
+
+
+def test_activity_a_few_minutes_ahead_is_clock_skew_and_left_alone(session):
+    user = make_user(session, created_on=LONG_AGO)
+    ahead = make_session(session, user, last_active_at=NOW + timedelta(minutes=4))
+    session.commit()
+
+    with freeze_time(NOW):
+        report = run_job(session)
+
+    assert report.candidates == []
+    session.expire_all()
+    assert ahead.last_active_at == NOW + timedelta(minutes=4)
+
+
+def test_a_dry_run_does_not_pin_future_activity(session):
+    user = make_user(session, created_on=LONG_AGO)
+    skewed = make_session(session, user, last_active_at=NOW + 365 * DAY)
+    session.commit()
+
+    with freeze_time(NOW):
+        UserDeactivationService(session).disable_inactive_users(dry_run=True)
+
+    session.expire_all()
+    assert skewed.last_active_at == NOW + 365 * DAY

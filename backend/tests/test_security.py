@@ -5,11 +5,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from freezegun import freeze_time
+from sqlalchemy import func, select
 
 from api_support import bearer, error_of, login
 from cli_runner import run_flask
 from factories import make_user
 from ops_api.api.openapi import PATHS
+from ops_api.models import OpsDBHistory, User
 from ops_api.services.user_deactivation import UserDeactivationService
 
 T0 = datetime(2026, 10, 1, 9, 0, tzinfo=timezone.utc)
@@ -59,3 +61,15 @@ def test_with_production_and_fakeauth_on_the_job_refuses_to_start(database_url, 
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "FakeAuth" in result.stderr or "FAKEAUTH" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["seed-demo"], ["seed-load", "--users", "1", "--replace"]])
+def test_development_commands_are_refused_in_production_and_change_nothing(session, system_admin, database_url, command):
+    before = (session.scalar(select(func.count()).select_from(User)), session.scalar(select(func.count()).select_from(OpsDBHistory)))
+
+    result = run_flask(*command, database_url=database_url, OPS_ENV_NAME="production")
+
+    assert result.returncode == 1
+    assert "refused because OPS_ENV_NAME names production" in result.stderr
+    session.expire_all()
+    assert (session.scalar(select(func.count()).select_from(User)), session.scalar(select(func.count()).select_from(OpsDBHistory))) == before

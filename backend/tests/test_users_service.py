@@ -3,11 +3,13 @@
 from datetime import datetime, timezone
 
 import pytest
+import sqlalchemy as sa
 from freezegun import freeze_time
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from factories import events_for, history_for, make_session, make_user
-from ops_api.models import OpsDBHistory, OpsDBHistoryType, OpsEvent, OpsEventStatus, OpsEventType, UserSession, UserStatus
+from ops_api.models import OpsDBHistory, OpsDBHistoryType, OpsEvent, OpsEventStatus, OpsEventType, User, UserSession, UserStatus
 from ops_api.services.users import (
     InvalidStatusChangeError,
     NotAuthorizedError,
@@ -232,3 +234,21 @@ def test_lock_ends_sessions_and_is_recorded(session, user_admin, person):
     assert person.status is UserStatus.LOCKED
     assert event.event_details["new_status"] == "LOCKED"
     assert not any(s for s in session.scalars(select(UserSession.is_active).where(UserSession.user_id == person.id)))
+
+
+def test_a_status_change_reads_the_status_afresh_so_a_concurrent_change_is_not_repeated(
+    session, user_admin, person, database_url
+):
+    assert person.status is UserStatus.ACTIVE  # loaded here, then changed by someone else
+    other = sa.create_engine(database_url)
+    with Session(other) as elsewhere:
+        deactivate_user(elsewhere, elsewhere.get(User, person.id), actor=elsewhere.get(User, user_admin.id), reason="job")
+        elsewhere.commit()
+    other.dispose()
+
+    assert deactivate_user(session, person, actor=user_admin, reason="admin, a moment later") is None
+    event = lock_user(session, person, actor=user_admin, reason="then locked")
+    session.commit()
+
+    assert len(events_for(session, person)) == 2
+    assert event.event_details["old_status"] == "INACTIVE"

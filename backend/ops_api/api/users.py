@@ -15,7 +15,7 @@ from ops_api.audit import to_json_value
 from ops_api.clock import utcnow
 from ops_api.extensions import db
 from ops_api.models import User, UserStatus
-from ops_api.services.user_deactivation import Inactivity, UserDeactivationService
+from ops_api.services.user_deactivation import MAX_INACTIVE_DAYS, Inactivity, UserDeactivationService, check_as_of
 from ops_api.services.users import PROFILE_FIELDS, get_user, list_users, update_user
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -83,7 +83,7 @@ def list_all() -> Response:
     if "inactive_for_days" in request.args:
         inactive_for_days = _whole_number(request.args["inactive_for_days"], minimum=0)
         if inactive_for_days is None:
-            fields["inactive_for_days"] = ["must be a whole number of at least 0"]
+            fields["inactive_for_days"] = [f"must be a whole number from 0 to {MAX_INACTIVE_DAYS}"]
     if fields:
         raise validation_error(fields)
     users = with_inactivity(list_users(db.session, actor=current_user(), status=status))
@@ -101,12 +101,12 @@ def inactive() -> Response:
     if "days" in request.args:
         days = _whole_number(request.args["days"], minimum=1)
         if days is None:
-            fields["days"] = ["must be a whole number of at least 1"]
+            fields["days"] = [f"must be a whole number from 1 to {MAX_INACTIVE_DAYS}"]
     as_of = None
     if "as_of" in request.args:
         as_of = _instant(request.args["as_of"])
         if as_of is None:
-            fields["as_of"] = ["must be an ISO 8601 date or date-time (UTC if no offset)"]
+            fields["as_of"] = ["must be an ISO 8601 date or date-time (UTC if no offset) between 1970 and 9000"]
     if fields:
         raise validation_error(fields)
     service = deactivation_service(days)
@@ -190,19 +190,20 @@ def _parse_patch(body: Mapping[str, Any]) -> tuple[dict[str, Any], UserStatus | 
     return profile, status, reason.strip() if isinstance(reason, str) else None
 
 
-def _whole_number(value: str, *, minimum: int) -> int | None:
+def _whole_number(value: str, *, minimum: int, maximum: int = MAX_INACTIVE_DAYS) -> int | None:
     text = value.strip()
-    if not text.isdigit() or int(text) < minimum:
+    if not (text.isascii() and text.isdigit()) or not minimum <= int(text) <= maximum:
         return None
     return int(text)
 
 
 def _instant(value: str) -> datetime | None:
+    """An ISO 8601 date or instant (UTC if no offset) within the range previews accept, else None."""
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        return check_as_of(parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed)
+    except (ValueError, OverflowError):
         return None
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
 
 
 def _looks_like_email(value: str) -> bool:

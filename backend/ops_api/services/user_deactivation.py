@@ -5,8 +5,9 @@ The rule, for a user U at the instant ``now`` (UTC, computed in Python):
 * ``last_seen(U)`` is the latest of: the greatest ``last_active_at`` over all of
   U's sessions, active or ended; ``U.reactivated_on`` (the moment an admin last
   made U ACTIVE again); ``U.created_on``. A value later than ``now`` (clock
-  skew, bad data) counts as ``now``: it can never exempt an account for longer
-  than a login at this moment would.
+  skew, bad data) counts as ``now``; a real run also pins session activity
+  stamped more than a few minutes ahead to the moment it first saw it, so bad
+  data exempts an account for one window at most.
 * U is disabled when U is ACTIVE, not excluded, and
   ``now - last_seen(U) >= threshold`` (60 days by default).
 
@@ -29,10 +30,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, text
+from sqlalchemy import Select, func, or_, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
@@ -49,6 +50,20 @@ from ops_api.sql import greatest, least
 logger = logging.getLogger(__name__)
 
 DEFAULT_INACTIVE_DAYS = 60
+# A century: anything longer is a typo, and would overflow date arithmetic.
+MAX_INACTIVE_DAYS = 36_500
+# The instants a preview (as_of) may name.
+EARLIEST_AS_OF = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST_AS_OF = datetime(9000, 1, 1, tzinfo=timezone.utc)
+# Clocks of different hosts disagree a little: activity this far ahead of the
+# job's clock is left alone (it counts as now); beyond it, it is bad data.
+FUTURE_ACTIVITY_ALLOWANCE = timedelta(minutes=5)
+# How long a run waits for another transaction's lock on a user before that
+# user fails (and the run goes on with the others).
+USER_LOCK_WAIT = "5s"
+# Users per statement when the admin UI asks about many at once (PostgreSQL
+# takes at most 65,535 parameters in one statement).
+IDS_PER_STATEMENT = 10_000
 DEFAULT_MAX_DISABLE = 50
 # The PostgreSQL advisory lock that keeps runs from overlapping: one per schema,
 # so separate OPS schemas (or test runs) on one server never block each other.
@@ -158,8 +173,12 @@ class UserDeactivationService:
         max_disable: int = DEFAULT_MAX_DISABLE,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        if isinstance(inactive_days, bool) or not isinstance(inactive_days, int) or inactive_days < 1:
-            raise ValueError(f"inactive_days must be a whole number of at least 1, got {inactive_days!r}")
+        if (
+            isinstance(inactive_days, bool)
+            or not isinstance(inactive_days, int)
+            or not 1 <= inactive_days <= MAX_INACTIVE_DAYS
+        ):
+            raise ValueError(f"inactive_days must be a whole number from 1 to {MAX_INACTIVE_DAYS}, got {inactive_days!r}")
         _check_max_disable(max_disable)
         if excluded_oidc_ids is None:
             from ops_api.config import DEFAULT_EXCLUDED_OIDC_IDS
@@ -198,19 +217,20 @@ class UserDeactivationService:
         counts as now.
         """
         now = self.clock()
-        as_of = now if as_of is None else ensure_utc(as_of)
+        as_of = now if as_of is None else check_as_of(as_of)
         rows = self.session.execute(self._inactive_users_query(as_of=as_of, now=now)).all()
         return [_inactive_user(row, as_of) for row in rows]
 
     def last_seen_of(self, user_ids: Iterable[int], *, now: datetime | None = None) -> dict[int, datetime]:
-        """``last_seen`` for the given users (one statement), as the rule computes it."""
+        """``last_seen`` for the given users, as the rule computes it (one statement per 10,000 users)."""
         now = self.clock() if now is None else now
         ids = list(user_ids)
-        if not ids:
-            return {}
         last_seen = self._last_seen_expression(now)
-        rows = self.session.execute(select(User.id, last_seen).where(User.id.in_(ids)))
-        return {user_id: seen for user_id, seen in rows}
+        seen: dict[int, datetime] = {}
+        for start in range(0, len(ids), IDS_PER_STATEMENT):
+            batch = ids[start : start + IDS_PER_STATEMENT]
+            seen.update((user_id, at) for user_id, at in self.session.execute(select(User.id, last_seen).where(User.id.in_(batch))))
+        return seen
 
     def inactivity_of(self, users: Iterable[User], *, now: datetime | None = None) -> dict[int, Inactivity]:
         """last_seen, days inactive and disable_due for each of ``users`` (one statement)."""
@@ -295,6 +315,43 @@ class UserDeactivationService:
 
     # -- acting --------------------------------------------------------------
 
+    def _pin_future_activity(self, now: datetime) -> None:
+        """Set activity stamped beyond now + FUTURE_ACTIVITY_ALLOWANCE to now, and commit.
+
+        The rule counts such activity as now, but if it stayed in the future it
+        would count as now again at every run and keep the account safe until
+        real time caught up, perhaps for years. Pinned to the moment the job
+        first saw it, it exempts the account for one window at most. The
+        original values are logged, so the correction is on record.
+        """
+        limit = now + FUTURE_ACTIVITY_ALLOWANCE
+        rows = self.session.execute(
+            select(UserSession.id, UserSession.user_id, UserSession.last_active_at).where(UserSession.last_active_at > limit)
+        ).all()
+        for session_id, user_id, recorded in rows:
+            logger.warning(
+                "session %s of user %s: last_active_at %s lies in the future; set to %s",
+                session_id,
+                user_id,
+                recorded.isoformat(),
+                now.isoformat(),
+                extra={
+                    "event": "future_activity_pinned",
+                    "session_id": session_id,
+                    "user_id": user_id,
+                    "recorded_last_active_at": recorded.isoformat(),
+                    "pinned_to": now.isoformat(),
+                },
+            )
+        if rows:
+            self.session.execute(
+                update(UserSession)
+                .where(UserSession.id.in_([row.id for row in rows]), UserSession.last_active_at > limit)
+                .values(last_active_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        self.session.commit()
+
     def disable_inactive_users(
         self,
         *,
@@ -318,7 +375,7 @@ class UserDeactivationService:
         started = time.monotonic()
         now = self.clock()
         report = DeactivationReport(
-            as_of=now if as_of is None else ensure_utc(as_of),
+            as_of=now if as_of is None else check_as_of(as_of),
             threshold_days=self.inactive_days,
             dry_run=dry_run,
             max_disable=max_disable,
@@ -337,7 +394,8 @@ class UserDeactivationService:
         return report
 
     def _run(self, report: DeactivationReport, *, now: datetime, should_stop: Callable[[], bool]) -> None:
-        for user_id, email, latest in self.users_with_future_activity(now=now):
+        future = self.users_with_future_activity(now=now)
+        for user_id, email, latest in future:
             logger.warning(
                 "user %s (%s) has activity recorded in the future (%s); it counts as now",
                 user_id,
@@ -345,6 +403,8 @@ class UserDeactivationService:
                 latest.isoformat(),
                 extra={"event": "future_activity", "user_id": user_id, "email": email, "last_active_at": latest.isoformat()},
             )
+        if future and not report.dry_run:
+            self._pin_future_activity(now)
         report.candidates = self.find_inactive_users(report.as_of if report.dry_run else None)
         self.session.rollback()  # end the read; each user gets a transaction of its own
 
@@ -407,7 +467,10 @@ class UserDeactivationService:
     def _disable_one(self, user_id: int, *, actor_id: int) -> InactiveUser | None:
         """Lock the user's row, check the rule again, and disable if still due. The caller commits."""
         # Held until commit, so a concurrent run or login serialises with us
-        # and the re-check below sees what they committed.
+        # and the re-check below sees what they committed. A lock held
+        # elsewhere for longer than USER_LOCK_WAIT fails this user, not the run.
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text(f"SET LOCAL lock_timeout = '{USER_LOCK_WAIT}'"))
         user = select_user_for_update(self.session, User.id == user_id)
         now = self.clock()
         still_due = self.session.execute(self._inactive_users_query(as_of=now, now=now).where(User.id == user_id)).first()
@@ -449,6 +512,14 @@ class UserDeactivationService:
                     with contextlib.suppress(Exception):  # a dead connection has released it already
                         connection.execute(text(f"SELECT pg_advisory_unlock{RUN_LOCK_ARGUMENTS}"), {"namespace": RUN_LOCK_NAMESPACE})
                         connection.commit()
+
+
+def check_as_of(as_of: datetime) -> datetime:
+    """``as_of`` as aware UTC; ValueError for a naive one or one outside 1970 to 9000."""
+    as_of = ensure_utc(as_of)
+    if not EARLIEST_AS_OF <= as_of <= LATEST_AS_OF:
+        raise ValueError(f"as_of must lie between {EARLIEST_AS_OF:%Y} and {LATEST_AS_OF:%Y}, got {as_of.isoformat()}")
+    return as_of
 
 
 def describe_error(exc: BaseException) -> str:

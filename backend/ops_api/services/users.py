@@ -123,6 +123,10 @@ def _change_status(
     session: Session, user: User, new_status: UserStatus, *, actor: User, reason: str
 ) -> OpsEvent | None:
     _check_allowed(user, new_status, actor=actor, reason=reason)
+    # Lock the row and read the status afresh: another admin or the job may
+    # have changed it since this session loaded the user. Without this, both
+    # would record the same change.
+    select_user_for_update(session, User.id == user.id)
     old_status = user.status
     if old_status not in _ALLOWED_FROM[new_status]:
         return None
