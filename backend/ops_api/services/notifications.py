@@ -232,21 +232,23 @@ class NotificationService:
                 sent.add(key)
             else:
                 failed[key] = details
-        wanted: dict[tuple[int, str], tuple[datetime, datetime]] = {}
+        # (user, period) -> (last_seen, disabled_on, whether it is a retry)
+        wanted: dict[tuple[int, str], tuple[datetime, datetime, bool]] = {}
         for user in disabled:
-            wanted[(user.user_id, user.last_seen.isoformat())] = (user.last_seen, now)
+            wanted[(user.user_id, user.last_seen.isoformat())] = (user.last_seen, now, False)
         for key, details in failed.items():
-            if key not in sent and key not in wanted:
-                wanted[key] = (datetime.fromisoformat(key[1]), datetime.fromisoformat(details["disabled_on"]))
+            if key not in wanted and key[1]:
+                wanted[key] = (datetime.fromisoformat(key[1]), datetime.fromisoformat(details["disabled_on"]), True)
         wanted = {key: value for key, value in wanted.items() if key not in sent}
         if not wanted:
             return []
-        # Only users still disabled: a notice about an account already reactivated would mislead.
-        people = self._people({user_id for user_id, _ in wanted}, status=UserStatus.INACTIVE)
+        people = self._people({user_id for user_id, _ in wanted})
         plan = []
-        for (user_id, _), (last_seen, disabled_on) in sorted(wanted.items(), key=lambda item: (item[1][1], item[0][0])):
+        for (user_id, _), (last_seen, disabled_on, retry) in sorted(wanted.items(), key=lambda item: (item[1][1], item[0][0])):
             person = people.get(user_id)
-            if person is None or not person.email:
+            # A retry only while the user is still disabled: a late notice about
+            # an account already reactivated would mislead.
+            if person is None or not person.email or (retry and person.status is not UserStatus.INACTIVE):
                 continue
             context = {
                 "user": person,
@@ -363,11 +365,11 @@ class NotificationService:
         }
         if not todo:
             return []
-        people = self._people(set(todo), status=UserStatus.ACTIVE)
+        people = self._people(set(todo))
         plan = []
         for user_id, (candidate, stage) in sorted(todo.items(), key=lambda item: (item[1][0].last_seen, item[0])):
             person = people.get(user_id)
-            if person is None or not person.email:
+            if person is None or not person.email or person.status is not UserStatus.ACTIVE:
                 continue
             disable_due = candidate.last_seen + threshold
             context = {
@@ -391,13 +393,11 @@ class NotificationService:
             )
         return plan
 
-    def _people(self, user_ids: set[int], *, status: UserStatus) -> dict[int, Person]:
+    def _people(self, user_ids: set[int]) -> dict[int, Person]:
         rows = self.session.execute(
-            select(User.id, User.email, User.first_name, User.last_name).where(
-                User.id.in_(sorted(user_ids)), User.status == status
-            )
+            select(User.id, User.email, User.first_name, User.last_name, User.status).where(User.id.in_(sorted(user_ids)))
         )
-        return {row.id: Person(row.id, row.email, row.first_name, row.last_name) for row in rows}
+        return {row.id: Person(row.id, row.email, row.first_name, row.last_name, row.status) for row in rows}
 
     def _user_admins(self) -> list[Person]:
         rows = self.session.execute(
@@ -407,7 +407,7 @@ class NotificationService:
             .where(Role.name == RoleName.USER_ADMIN.value, User.status == UserStatus.ACTIVE, User.email.is_not(None))
             .order_by(User.id)
         )
-        return [Person(row.id, row.email, row.first_name, row.last_name) for row in rows]
+        return [Person(row.id, row.email, row.first_name, row.last_name, UserStatus.ACTIVE) for row in rows]
 
     def _render(
         self,
@@ -552,6 +552,7 @@ class Person:
     email: str | None
     first_name: str | None
     last_name: str | None
+    status: UserStatus = UserStatus.ACTIVE
 
     @property
     def full_name(self) -> str:
