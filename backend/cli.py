@@ -22,6 +22,7 @@ from ops_api.extensions import db
 from ops_api.job_logging import configure_job_logging
 from ops_api.services import job_runs
 from ops_api.services.alerts import AlertSettings, alert_for_error, alert_for_report, send_alert
+from ops_api.services.deactivation_report import ReportRangeError, build_report, check_range, parse_bound
 from ops_api.services.demo_data import seed_demo
 from ops_api.services.load_data import LoadError, load
 from ops_api.services.notifications import MailSettings, NotificationReport, NotificationService, notify_after_run
@@ -64,6 +65,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(disable_inactive_users_command)
     app.cli.add_command(disable_inactive_users_health_command)
     app.cli.add_command(seed_load_command)
+    app.cli.add_command(inactive_users_report_command)
 
 
 class OneLineUsageError(click.UsageError):
@@ -308,6 +310,61 @@ def disable_inactive_users_health_command(max_age: timedelta, output_format: str
     else:
         click.echo(health.describe())
     raise SystemExit(EXIT_OK if health.healthy else EXIT_FAILED)
+
+
+class ReportBound(click.ParamType):
+    """A date (``2026-03-01``) or an ISO 8601 instant; a date alone for --to means the end of that day."""
+
+    name = "DATE"
+
+    def __init__(self, *, end: bool) -> None:
+        self.end = end
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return parse_bound(value, end=self.end)
+        except ReportRangeError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@click.command(
+    "inactive-users-report",
+    cls=OneLineUsageCommand,
+    epilog=(
+        "\b\nExit codes:\n"
+        f"  {EXIT_OK}  the report was written\n"
+        f"  {EXIT_FAILED}  the database could not be read\n"
+        f"  {EXIT_USAGE}  usage error: a bad or missing date, or a period that is empty or longer than a year"
+    ),
+)
+@click.option("--from", "start", type=ReportBound(end=False), required=True, help="First day (or UTC instant) of the period.")
+@click.option("--to", "end", type=ReportBound(end=True), required=True, help="Last day of the period, included (or an exclusive UTC instant).")
+@click.option("--format", "output_format", type=click.Choice(["csv", "json"]), default="csv", show_default=True, help="One CSV table, or one JSON document.")
+@with_appcontext
+def inactive_users_report_command(start: datetime, end: datetime, output_format: str) -> None:
+    """AC-2(3) evidence: every deactivation in the period (automatic and manual), every run, and the hours without one."""
+    try:
+        check_range(start, end)
+    except ReportRangeError as exc:
+        raise OneLineUsageError(str(exc)) from None
+    try:
+        check_database()
+        evidence = build_report(
+            db.session, start=start, end=end, now=utcnow(),
+            threshold_days=current_app.config["DEACTIVATION_INACTIVE_DAYS"],
+        )
+    except JobEnvironmentError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_FAILED) from None
+    except Exception as exc:
+        click.echo(f"error: cannot read the deactivation history: {describe_error(exc)}", err=True)
+        raise SystemExit(EXIT_FAILED) from None
+    if output_format == "json":
+        click.echo(json.dumps(evidence.to_dict(), indent=2))
+    else:
+        click.echo(evidence.to_csv(), nl=False)
 
 
 def render_notifications_text(mail: NotificationReport) -> str:

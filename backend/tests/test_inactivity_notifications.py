@@ -63,9 +63,13 @@ def mail_settings(server, **overrides) -> MailSettings:
 def hourly_run(session, settings: MailSettings, at: datetime, *, dry_run: bool = False):
     """One run of the job at ``at``: deactivations, then the e-mail."""
     with freeze_time(at, real_asyncio=True):
-        deactivation = UserDeactivationService(session, max_disable=0)
-        report = deactivation.disable_inactive_users(dry_run=dry_run)
-        mail = notify_after_run(NotificationService(session, settings, deactivation), report)
+        return run_now(session, settings, dry_run=dry_run)
+
+
+def run_now(session, settings: MailSettings, *, dry_run: bool = False):
+    deactivation = UserDeactivationService(session, max_disable=0)
+    report = deactivation.disable_inactive_users(dry_run=dry_run)
+    mail = notify_after_run(NotificationService(session, settings, deactivation), report)
     return report, mail
 
 
@@ -88,11 +92,13 @@ def schedule(session, settings, server, start: datetime, end: datetime, *, skip=
     """Hourly runs from start to end (inclusive) except at ``skip``; (run time, recipient, subject) of each message."""
     delivered = []
     at = start
-    while at <= end:
-        if at not in skip:
-            hourly_run(session, settings, at)
-            delivered += [(at, m.to, m.subject) for m in server.mailbox.take()]
-        at += HOUR
+    with freeze_time(at, real_asyncio=True) as clock:  # one frozen clock, moved along: much cheaper than one per run
+        while at <= end:
+            if at not in skip:
+                clock.move_to(at)
+                run_now(session, settings)
+                delivered += [(at, m.to, m.subject) for m in server.mailbox.take()]
+            at += HOUR
     return delivered
 
 
