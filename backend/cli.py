@@ -376,7 +376,7 @@ def render_notifications_text(mail: NotificationReport) -> str:
     if mail.dry_run and not mail.email_enabled:
         lines.append("E-mail is off (OPS_SMTP_HOST is not set); with it on, this run would send:")
     if not mail.notifications:
-        lines.append(f"E-mail: nothing to send." if not mail.dry_run else "E-mail: nothing would be sent.")
+        lines.append("E-mail: nothing would be sent." if mail.dry_run else "E-mail: nothing to send.")
         return "\n".join(lines)
     lines.append(f"E-mail ({len(mail.notifications)} messages):")
     for n in mail.notifications:

@@ -53,7 +53,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from ops_api.clock import ensure_utc, utcnow
+from ops_api.clock import ensure_utc
 from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, Role, RoleName, User, UserStatus, user_role
 from ops_api.services.user_deactivation import (
     DeactivationReport,
