@@ -403,3 +403,30 @@ def test_the_command_with_no_email_records_no_message(session, server, user_admi
     session.expire_all()
     assert session.get(User, due.id).status is UserStatus.INACTIVE
     assert server.mailbox.take() == [] and notification_events(session) == []
+
+
+def test_the_hourly_e_mail_step_with_nothing_due_costs_two_statements_whatever_the_population(session, server, user_admin):
+    from sqlalchemy import event
+
+    for n in range(30):
+        idle_until(session, DUE + (30 + n) * DAY, email=f"far{n}@example.gov")  # warnings not due yet
+    session.commit()
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with freeze_time(DUE, real_asyncio=True):
+        deactivation = UserDeactivationService(session, max_disable=0)
+        mail = NotificationService(session, mail_settings(server), deactivation)
+        engine = session.get_bind()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            report = mail.run()
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+
+    assert report.notifications == [] and server.mailbox.take() == []
+    # Besides PostgreSQL's advisory lock and unlock: the failed-message look-up and the warning candidates.
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "advisory" not in s]
+    assert len(selects) == 2, selects
