@@ -27,8 +27,10 @@ from ops_api.extensions import db
 from ops_api.job_logging import configure_job_logging
 from ops_api.services import job_runs
 from ops_api.services.alerts import AlertSettings, alert_for_error, alert_for_report, send_alert
+from ops_api.services.deactivation_report import ReportRangeError, build_report, check_range, parse_bound
 from ops_api.services.demo_data import seed_demo
 from ops_api.services.load_data import LoadError, load
+from ops_api.services.notifications import MailSettings, NotificationReport, NotificationService, notify_after_run
 from ops_api.services.user_deactivation import (
     DeactivationReport,
     RunOutcome,
@@ -70,6 +72,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(disable_inactive_users_command)
     app.cli.add_command(disable_inactive_users_health_command)
     app.cli.add_command(seed_load_command)
+    app.cli.add_command(inactive_users_report_command)
 
 
 class OneLineUsageError(click.UsageError):
@@ -200,9 +203,11 @@ def seed_load_command(users: int, sessions_per_user: int, seed: int, due: int | 
 @click.option("--as-of", "as_of", type=IsoInstant(), default=None, help="With --dry-run: preview who would be due at this UTC date or instant.")
 @click.option("--max-disable", type=click.IntRange(min=0), default=None, help="Safety cap for this run; 0 lifts it [default: OPS_DEACTIVATION_MAX_PER_RUN, 50].")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Report on stdout as text or one JSON document.")
+@click.option("--no-email", "no_email", is_flag=True, help="Send no warnings, notices or summaries in this run.")
 @with_appcontext
 def disable_inactive_users_command(
-    days: int | None, dry_run: bool, as_of: datetime | None, max_disable: int | None, output_format: str
+    days: int | None, dry_run: bool, as_of: datetime | None, max_disable: int | None, output_format: str,
+    no_email: bool = False,
 ) -> None:
     """Disable ACTIVE accounts with no activity for the threshold (NIST SP 800-53 AC-2(3)).
 
@@ -246,10 +251,19 @@ def disable_inactive_users_command(
 
     send_alert(alerts, alert_for_report(report, env_name=alerts.env_name))
     _record(job_runs.record_run, db.session, report)
+    # Also after SIGTERM: the notices for users this run disabled are planned
+    # from its report, so no later run could send them.
+    mail = None if no_email else _notify(service, report)
     if output_format == "json":
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        document = report.to_dict()
+        if mail is not None and (mail.dry_run or mail.email_enabled):
+            document["notifications"] = mail.to_dict()
+        click.echo(json.dumps(document, indent=2))
     else:
         click.echo(render_text(report))
+        if mail is not None:
+            click.echo(render_notifications_text(mail))
+    # Mail never changes the exit code: failures are logged, recorded as FAILED events and retried.
     raise SystemExit(EXIT_CODES[report.outcome])
 
 
@@ -277,6 +291,22 @@ def stop_requested_by_signal() -> Iterator[threading.Event]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _notify(service: UserDeactivationService, report: DeactivationReport) -> NotificationReport | None:
+    """Warnings, notices and the admins' summary after the run; a problem is logged, never raised."""
+    try:
+        mail = NotificationService(db.session, MailSettings.from_config(current_app.config), service)
+        return notify_after_run(mail, report)
+    except Exception as exc:
+        db.session.rollback()
+        logger.error(
+            "inactivity e-mail could not be planned or sent: %s",
+            describe_error(exc),
+            exc_info=True,
+            extra={"event": "notifications_error", "error": describe_error(exc)},
+        )
+        return None
 
 
 def _record(write: Any, *args: Any, **kwargs: Any) -> None:
@@ -330,6 +360,82 @@ def disable_inactive_users_health_command(max_age: timedelta, output_format: str
     else:
         click.echo(health.describe())
     raise SystemExit(EXIT_OK if health.healthy else EXIT_FAILED)
+
+
+class ReportBound(click.ParamType):
+    """A date (``2026-03-01``) or an ISO 8601 instant; a date alone for --to means the end of that day."""
+
+    name = "DATE"
+
+    def __init__(self, *, end: bool) -> None:
+        self.end = end
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return parse_bound(value, end=self.end)
+        except ReportRangeError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@click.command(
+    "inactive-users-report",
+    cls=OneLineUsageCommand,
+    epilog=(
+        "\b\nExit codes:\n"
+        f"  {EXIT_OK}  the report was written\n"
+        f"  {EXIT_FAILED}  the database could not be read\n"
+        f"  {EXIT_USAGE}  usage error: a bad or missing date, or a period that is empty or longer than a year"
+    ),
+)
+@click.option("--from", "start", type=ReportBound(end=False), required=True, help="First day (or UTC instant) of the period.")
+@click.option("--to", "end", type=ReportBound(end=True), required=True, help="Last day of the period, included (or an exclusive UTC instant).")
+@click.option("--format", "output_format", type=click.Choice(["csv", "json"]), default="csv", show_default=True, help="One CSV table, or one JSON document.")
+@with_appcontext
+def inactive_users_report_command(start: datetime, end: datetime, output_format: str) -> None:
+    """AC-2(3) evidence: every deactivation in the period (automatic and manual), every run, and the hours without one."""
+    try:
+        check_range(start, end)
+    except ReportRangeError as exc:
+        raise OneLineUsageError(str(exc)) from None
+    try:
+        check_database()
+        evidence = build_report(
+            db.session, start=start, end=end, now=utcnow(),
+            threshold_days=current_app.config["DEACTIVATION_INACTIVE_DAYS"],
+        )
+    except JobEnvironmentError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_FAILED) from None
+    except Exception as exc:
+        click.echo(f"error: cannot read the deactivation history: {describe_error(exc)}", err=True)
+        raise SystemExit(EXIT_FAILED) from None
+    if output_format == "json":
+        click.echo(json.dumps(evidence.to_dict(), indent=2))
+    else:
+        click.echo(evidence.to_csv(), nl=False)
+
+
+def render_notifications_text(mail: NotificationReport) -> str:
+    """What the run's e-mail step did (or, in a dry run, would do)."""
+    if mail.skipped_reason:
+        return mail.skipped_reason
+    verb = "would send" if mail.dry_run else "sent"
+    lines = []
+    if mail.dry_run and not mail.email_enabled:
+        lines.append("E-mail is off (OPS_SMTP_HOST is not set); with it on, this run would send:")
+    if not mail.notifications:
+        lines.append("E-mail: nothing would be sent." if mail.dry_run else "E-mail: nothing to send.")
+        return "\n".join(lines)
+    lines.append(f"E-mail ({len(mail.notifications)} messages):")
+    for n in mail.notifications:
+        stage = f" ({n.stage}-day warning)" if n.stage is not None else ""
+        status = verb if mail.dry_run or n.status == "sent" else f"FAILED: {n.error}"
+        lines.append(f"  {n.kind}{stage} to {n.recipient}: {status}")
+    if not mail.dry_run:
+        lines.append(f"Sent {len(mail.sent)}, failed {len(mail.failed)} (failed messages are tried again next run).")
+    return "\n".join(lines)
 
 
 def render_text(report: DeactivationReport) -> str:

@@ -12,6 +12,7 @@ import re
 import uuid
 from datetime import timedelta
 from collections.abc import Callable, Mapping, MutableMapping
+from email.utils import parseaddr
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -51,6 +52,25 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # environment's name, which every alert carries.
         "ALERT_URLS": (),
         **auth_defaults(),
+        **mail_defaults(),
+    }
+
+
+def mail_defaults() -> dict[str, Any]:
+    """Inactivity warnings and notices by e-mail (OPS_DEACTIVATION_WARN_DAYS, OPS_SMTP_*, OPS_MAIL_SENDER, ...)."""
+    return {
+        # Warn when the account's disable date is this many days away (each at most once per period).
+        "DEACTIVATION_WARN_DAYS": "7,1",
+        # No host: e-mail is off (the job says so once per run and sends nothing).
+        "SMTP_HOST": None,
+        "SMTP_PORT": 587,
+        "SMTP_USERNAME": None,
+        "SMTP_PASSWORD": None,
+        "SMTP_STARTTLS": True,
+        "SMTP_TIMEOUT": 10,
+        "MAIL_SENDER": None,
+        "PRODUCT_NAME": "OPS",
+        "SUPPORT_CONTACT": "a user administrator",
     }
 
 
@@ -220,6 +240,75 @@ def parse_alert_urls(value: Any) -> tuple[str, ...]:
     return tuple(urls)
 
 
+def parse_warn_days(value: Any, *, inactive_days: int) -> tuple[int, ...]:
+    """``"7,1"``, ``[7, 1]`` or ``7`` as whole days, largest first; empty means no warnings."""
+    if value is None:
+        return ()
+    if isinstance(value, bool):
+        raise ConfigError(f"OPS_DEACTIVATION_WARN_DAYS must be whole days separated by commas, got {value!r}")
+    if isinstance(value, int):
+        value = [value]
+    elif isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"OPS_DEACTIVATION_WARN_DAYS must be whole days separated by commas, got {value!r}")
+    days = set()
+    for item in value:
+        text = str(item).strip() if not isinstance(item, bool) else ""
+        if not text.isdigit():
+            raise ConfigError(f"OPS_DEACTIVATION_WARN_DAYS: {item!r} is not a whole number of days")
+        number = int(text)
+        if not 1 <= number < inactive_days:
+            raise ConfigError(
+                f"OPS_DEACTIVATION_WARN_DAYS: {number} must be at least 1 and less than "
+                f"OPS_DEACTIVATION_INACTIVE_DAYS ({inactive_days})"
+            )
+        days.add(number)
+    return tuple(sorted(days, reverse=True))
+
+
+def _optional_text(config: Mapping[str, Any], key: str) -> str | None:
+    value = config.get(key)
+    if value is None or isinstance(value, bool):
+        return None if value is None else str(value).lower()
+    text = str(value).strip()
+    return text or None
+
+
+def finalize_mail(config: MutableMapping[str, Any]) -> None:
+    """Validate the e-mail settings. Without OPS_SMTP_HOST e-mail is off and the rest may stay unset."""
+    config["DEACTIVATION_WARN_DAYS"] = parse_warn_days(
+        config.get("DEACTIVATION_WARN_DAYS"), inactive_days=config["DEACTIVATION_INACTIVE_DAYS"]
+    )
+    host = _optional_text(config, "SMTP_HOST")
+    if host is not None and any(c.isspace() or c in "/@" for c in host):
+        raise ConfigError("OPS_SMTP_HOST must be a host name or address, without a scheme or credentials")
+    config["SMTP_HOST"] = host
+    port = _positive_int(config, "SMTP_PORT", allow_zero=False)
+    if port > 65535:
+        raise ConfigError(f"OPS_SMTP_PORT must be at most 65535, got {port}")
+    config["SMTP_PORT"] = port
+    config["SMTP_STARTTLS"] = _boolean(config, "SMTP_STARTTLS")
+    config["SMTP_TIMEOUT"] = _positive_int(config, "SMTP_TIMEOUT", allow_zero=False)
+    config["SMTP_USERNAME"] = _optional_text(config, "SMTP_USERNAME")
+    password = config.get("SMTP_PASSWORD")
+    config["SMTP_PASSWORD"] = None if password is None or password == "" else str(password)
+    if (config["SMTP_USERNAME"] is None) != (config["SMTP_PASSWORD"] is None):
+        raise ConfigError("OPS_SMTP_USERNAME and OPS_SMTP_PASSWORD must be set together")
+    if config["SMTP_USERNAME"] is not None and not config["SMTP_STARTTLS"]:
+        raise ConfigError("OPS_SMTP_USERNAME needs OPS_SMTP_STARTTLS=true: credentials are never sent in clear")
+    sender = _optional_text(config, "MAIL_SENDER")
+    if sender is not None:
+        _, address = parseaddr(sender)
+        if "@" not in address or any(c.isspace() for c in address):
+            raise ConfigError(f"OPS_MAIL_SENDER must be an e-mail address, got {sender!r}")
+    elif host is not None:
+        raise ConfigError("OPS_MAIL_SENDER must be set when OPS_SMTP_HOST is (the From: of every message)")
+    config["MAIL_SENDER"] = sender
+    config["PRODUCT_NAME"] = _optional_text(config, "PRODUCT_NAME") or "OPS"
+    config["SUPPORT_CONTACT"] = _optional_text(config, "SUPPORT_CONTACT") or "a user administrator"
+
+
 def finalize(config: MutableMapping[str, Any]) -> None:
     """Validate and normalise the settings in place; raise ConfigError with a one-line message."""
     finalize_auth(config)
@@ -237,6 +326,7 @@ def finalize(config: MutableMapping[str, Any]) -> None:
         DEFAULT_EXCLUDED_OIDC_IDS if excluded is None else parse_oidc_ids(excluded)
     )
     config["ALERT_URLS"] = parse_alert_urls(config.get("ALERT_URLS"))
+    finalize_mail(config)
     env_name = config.get("ENV_NAME")
     env_name = "" if env_name is None else str(env_name).strip()
     config["ENV_NAME"] = env_name or DEFAULT_ENV_NAME

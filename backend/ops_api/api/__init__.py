@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, jsonify, request
 
-from ops_api.api import auth, users
+from ops_api.api import auth, reports, users
 from ops_api.api.errors import configure_jwt_errors, register_error_handlers
 from ops_api.api.openapi import spec
 from ops_api.extensions import jwt
 
 api_v1 = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 api_v1.register_blueprint(users.bp)
+api_v1.register_blueprint(reports.bp)
 
 # Endpoints under /api/v1 that answer without a token.
 PUBLIC_ENDPOINTS = frozenset({"api_v1.openapi"})

@@ -183,6 +183,53 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
+_REPORT_BOUND = {"type": "string", "examples": ["2026-03-01", "2026-03-01T12:00:00Z"]}
+
+SCHEMAS["DeactivationEvidence"] = {
+    "type": "object",
+    "description": (
+        "AC-2(3) evidence for [from, to): every deactivation (automatic and manual) with its actor, reason, "
+        "last activity, warnings and notices; every run-summary event; and the whole hours without a real run."
+    ),
+    "required": ["from", "to", "generated_at", "threshold_days", "summary", "deactivations", "runs", "gaps"],
+    "properties": {
+        "from": _TIMESTAMP,
+        "to": _TIMESTAMP,
+        "generated_at": _TIMESTAMP,
+        "threshold_days": {"type": "integer"},
+        "summary": {"type": "object", "description": "Counts: deactivations, automatic, manual, runs by outcome, hours with and without a real run."},
+        "deactivations": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "event_id": {"type": "integer"},
+                    "user_id": {"type": "integer"},
+                    "email": _NULLABLE_STRING,
+                    "disabled_at": _TIMESTAMP,
+                    "automatic": {"type": "boolean", "description": "Disabled by the job (the System Admin), not by a person."},
+                    "actor_id": {"type": ["integer", "null"]},
+                    "actor_email": _NULLABLE_STRING,
+                    "old_status": _NULLABLE_STRING,
+                    "reason": _NULLABLE_STRING,
+                    "last_activity": {"type": ["string", "null"], "format": "date-time"},
+                    "days_inactive": {"type": ["integer", "null"]},
+                    "warnings": {"type": "array", "items": {"type": "object"}},
+                    "notices": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+        },
+        "runs": {"type": "array", "items": {"type": "object"}},
+        "gaps": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"from": _TIMESTAMP, "to": _TIMESTAMP, "hours": {"type": "integer"}},
+            },
+        },
+    },
+}
+
 PATHS: dict[str, Any] = {
     "/auth/login": {
         "post": {
@@ -292,6 +339,32 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": _json(_ref("InactiveUsers"), "The users due at as_of."),
                 "400": _error("Unknown query parameter, or a bad days or as_of."),
+                **_ADMIN_ERRORS,
+            },
+        }
+    },
+    "/api/v1/reports/deactivations": {
+        "get": {
+            "summary": "AC-2(3) evidence: deactivations, runs and schedule gaps in a period (user administrators only).",
+            "parameters": [
+                {
+                    "name": "from",
+                    "in": "query",
+                    "required": True,
+                    "schema": _REPORT_BOUND,
+                    "description": "First day, or a UTC instant (ISO 8601; UTC if no offset).",
+                },
+                {
+                    "name": "to",
+                    "in": "query",
+                    "required": True,
+                    "schema": _REPORT_BOUND,
+                    "description": "Last day, included; or an exclusive instant. At most 366 days after from.",
+                },
+            ],
+            "responses": {
+                "200": _json(_ref("DeactivationEvidence"), "The evidence for the period."),
+                "400": _error("A missing or bad from or to, an empty period, one longer than 366 days, or an unknown parameter."),
                 **_ADMIN_ERRORS,
             },
         }

@@ -16,6 +16,9 @@ class OpsEventType(enum.Enum):
     LOGOUT = "LOGOUT"
     # One per finished run of the inactive-account job (counts and outcome).
     DISABLE_INACTIVE_USERS = "DISABLE_INACTIVE_USERS"
+    # One per e-mail the job sent or tried to send: an inactivity warning, a
+    # deactivation notice, or the user admins' summary (SUCCESS or FAILED).
+    INACTIVITY_NOTIFICATION = "INACTIVITY_NOTIFICATION"
 
 
 class OpsEventStatus(enum.Enum):

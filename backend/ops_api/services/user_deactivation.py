@@ -221,6 +221,22 @@ class UserDeactivationService:
         rows = self.session.execute(self._inactive_users_query(as_of=as_of, now=now)).all()
         return [_inactive_user(row, as_of) for row in rows]
 
+    def find_users_due_within(self, within: timedelta, *, now: datetime | None = None) -> list[InactiveUser]:
+        """ACTIVE, non-excluded users not due yet whose disable_due falls within ``within`` of now.
+
+        The inactivity warnings' candidates: the rule's own query previewed at
+        ``now + within``, less those already due at ``now`` (the job disables
+        those instead). One statement, driven by the same indexes as the job's
+        own search, so the hourly look costs about what the rule's does.
+        """
+        now = self.clock() if now is None else ensure_utc(now)
+        if within >= self.threshold:
+            raise ValueError("within must be shorter than the inactivity threshold")
+        query = self._inactive_users_query(as_of=now + within, now=now)
+        last_seen = query.selected_columns.last_seen
+        rows = self.session.execute(query.where(last_seen > now - self.threshold)).all()
+        return [_inactive_user(row, now) for row in rows]
+
     def last_seen_of(self, user_ids: Iterable[int], *, now: datetime | None = None) -> dict[int, datetime]:
         """``last_seen`` for the given users, as the rule computes it (one statement per 10,000 users)."""
         now = self.clock() if now is None else now
