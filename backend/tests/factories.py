@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ops_api.clock import utcnow
 from ops_api.models import OpsDBHistory, OpsEvent, Role, User, UserSession, UserStatus
 
 _numbers = itertools.count(1)
@@ -95,3 +97,20 @@ def remove_refusal(session: Session) -> None:
         session.execute(sa.text("DROP TRIGGER IF EXISTS refuse_one ON ops_user"))
         session.execute(sa.text("DROP FUNCTION IF EXISTS refuse_one()"))
     session.commit()
+
+
+def make_real_clock_population(session: Session) -> dict[str, Any]:
+    """Two due users (idle 400 and 90 days) and one recent one, relative to the real clock.
+
+    For tests that run `flask` as a subprocess, whose clock no test can freeze. Commits.
+    """
+    now = utcnow()
+    due = []
+    for days in (400, 90):
+        user = make_user(session, created_on=now - timedelta(days=800), email=f"idle{days}@example.gov")
+        make_session(session, user, last_active_at=now - timedelta(days=days))
+        due.append(user)
+    recent = make_user(session, created_on=now - timedelta(days=800))
+    make_session(session, recent, last_active_at=now - timedelta(days=1))
+    session.commit()
+    return {"due": due, "recent": recent}

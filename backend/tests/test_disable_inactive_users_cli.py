@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from cli_runner import run_flask
-from factories import make_session, make_user, refuse_deactivation_of, remove_refusal
+from factories import make_real_clock_population, refuse_deactivation_of, remove_refusal
 from ops_api.clock import utcnow
 from ops_api.models import OpsDBHistory, OpsEvent, OpsEventType, User, UserStatus
 
@@ -17,17 +17,7 @@ DAY = timedelta(days=1)
 
 @pytest.fixture
 def population(session):
-    """Two due users and one recent one, relative to the real clock (a subprocess cannot be frozen)."""
-    now = utcnow()
-    due = []
-    for days in (400, 90):
-        user = make_user(session, created_on=now - 800 * DAY, email=f"idle{days}@example.gov")
-        make_session(session, user, last_active_at=now - days * DAY)
-        due.append(user)
-    recent = make_user(session, created_on=now - 800 * DAY)
-    make_session(session, recent, last_active_at=now - DAY)
-    session.commit()
-    return {"due": due, "recent": recent}
+    return make_real_clock_population(session)
 
 
 def snapshot(session):

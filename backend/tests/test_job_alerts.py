@@ -7,37 +7,24 @@ receiver that is down or never answers; and what the database holds afterwards.
 
 import json
 import time
-from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
 
 from cli_runner import run_flask
-from factories import make_session, make_user, refuse_deactivation_of, remove_refusal
-from ops_api.clock import utcnow
+from factories import make_real_clock_population, refuse_deactivation_of, remove_refusal
 from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, User, UserStatus
 from ops_api.services.user_deactivation import RUN_LOCK_ARGUMENTS, RUN_LOCK_NAMESPACE
 from webhook_receiver import closed_port, silent_listener, webhook_receiver
 
-DAY = timedelta(days=1)
 ENV = "ops-alert-test"
 UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/x"
 
 
 @pytest.fixture
 def population(session):
-    """Two due users and one recent one, relative to the real clock."""
-    now = utcnow()
-    due = []
-    for days in (400, 90):
-        user = make_user(session, created_on=now - 800 * DAY, email=f"idle{days}@example.gov")
-        make_session(session, user, last_active_at=now - days * DAY)
-        due.append(user)
-    recent = make_user(session, created_on=now - 800 * DAY)
-    make_session(session, recent, last_active_at=now - DAY)
-    session.commit()
-    return {"due": due, "recent": recent}
+    return make_real_clock_population(session)
 
 
 def run_job(*args, database_url, alert_url):
