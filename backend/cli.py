@@ -10,9 +10,9 @@ import json
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import sqlalchemy as sa
@@ -41,6 +41,7 @@ from ops_api.services.user_deactivation import (
 )
 
 logger = logging.getLogger("ops_api.cli")
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -309,6 +310,18 @@ def _notify(service: UserDeactivationService, report: DeactivationReport) -> Not
         return None
 
 
+def read_or_exit(what: str, read: Callable[[], T]) -> T:
+    """Check the database, then ``read()``; on failure say so in one line and exit 1."""
+    try:
+        check_database()
+        return read()
+    except JobEnvironmentError as exc:
+        click.echo(f"error: {exc}", err=True)
+    except Exception as exc:
+        click.echo(f"error: cannot read {what}: {describe_error(exc)}", err=True)
+    raise SystemExit(EXIT_FAILED)
+
+
 def _record(write: Any, *args: Any, **kwargs: Any) -> None:
     """Write the run's ops_event; if that fails, log it and keep the run's own exit code."""
     try:
@@ -346,15 +359,9 @@ def disable_inactive_users_health_command(max_age: timedelta, output_format: str
     Exits non-zero when that is longer ago than --max-age, or never happened,
     so a check that runs it notices a job that stopped being scheduled.
     """
-    try:
-        check_database()
-        health = job_runs.job_health(db.session, max_age=max_age, now=utcnow())
-    except JobEnvironmentError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(EXIT_FAILED) from None
-    except Exception as exc:
-        click.echo(f"error: cannot read the run history: {describe_error(exc)}", err=True)
-        raise SystemExit(EXIT_FAILED) from None
+    health = read_or_exit(
+        "the run history", lambda: job_runs.job_health(db.session, max_age=max_age, now=utcnow())
+    )
     if output_format == "json":
         click.echo(json.dumps(health.to_dict(), indent=2))
     else:
@@ -399,18 +406,13 @@ def inactive_users_report_command(start: datetime, end: datetime, output_format:
         check_range(start, end)
     except ReportRangeError as exc:
         raise OneLineUsageError(str(exc)) from None
-    try:
-        check_database()
-        evidence = build_report(
+    evidence = read_or_exit(
+        "the deactivation history",
+        lambda: build_report(
             db.session, start=start, end=end, now=utcnow(),
             threshold_days=current_app.config["DEACTIVATION_INACTIVE_DAYS"],
-        )
-    except JobEnvironmentError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(EXIT_FAILED) from None
-    except Exception as exc:
-        click.echo(f"error: cannot read the deactivation history: {describe_error(exc)}", err=True)
-        raise SystemExit(EXIT_FAILED) from None
+        ),
+    )
     if output_format == "json":
         click.echo(json.dumps(evidence.to_dict(), indent=2))
     else:

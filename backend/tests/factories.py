@@ -114,3 +114,8 @@ def make_real_clock_population(session: Session) -> dict[str, Any]:
     make_session(session, recent, last_active_at=now - timedelta(days=1))
     session.commit()
     return {"due": due, "recent": recent}
+
+
+def event_and_history_counts(session: Session) -> tuple[int, int]:
+    """How many ops_event and ops_db_history rows exist: equal before and after means nothing was written."""
+    return tuple(session.scalar(select(sa.func.count()).select_from(model)) for model in (OpsEvent, OpsDBHistory))

@@ -5,11 +5,19 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import event, insert, select
 
-from factories import events_for, history_for, make_session, make_user, refuse_deactivation_of, remove_refusal
+from factories import (
+    event_and_history_counts,
+    events_for,
+    history_for,
+    make_session,
+    make_user,
+    refuse_deactivation_of,
+    remove_refusal,
+)
 from ops_api.extensions import db
-from ops_api.models import OpsDBHistory, OpsEvent, OpsEventType, User, UserSession, UserStatus
+from ops_api.models import OpsEvent, OpsEventType, User, UserSession, UserStatus
 from ops_api.services.user_deactivation import RunOutcome, UserDeactivationService
 from ops_api.services.users import deactivate_user
 
@@ -22,10 +30,6 @@ def idle_user(session, days_idle, **kwargs):
     user = make_user(session, created_on=LONG_AGO, **kwargs)
     make_session(session, user, last_active_at=NOW - days_idle * DAY)
     return user
-
-
-def counts(session):
-    return tuple(session.scalar(select(func.count()).select_from(m)) for m in (OpsEvent, OpsDBHistory))
 
 
 def test_find_inactive_users_lists_candidates_longest_inactive_first(session):
@@ -152,26 +156,26 @@ def test_a_second_run_straight_after_disables_nobody_and_writes_nothing(session)
     session.commit()
     with freeze_time(NOW):
         UserDeactivationService(session).disable_inactive_users()
-    before = counts(session)
+    before = event_and_history_counts(session)
 
     with freeze_time(NOW + timedelta(hours=1)):
         report = UserDeactivationService(session).disable_inactive_users()
 
     assert report.candidates == [] and report.disabled == []
-    assert counts(session) == before
+    assert event_and_history_counts(session) == before
 
 
 def test_a_dry_run_reports_candidates_and_changes_nothing(session):
     user = idle_user(session, 90)
     session.commit()
-    before = counts(session)
+    before = event_and_history_counts(session)
 
     with freeze_time(NOW):
         report = UserDeactivationService(session).disable_inactive_users(dry_run=True)
 
     assert [c.user_id for c in report.candidates] == [user.id]
     assert report.disabled == [] and report.dry_run is True
-    assert counts(session) == before
+    assert event_and_history_counts(session) == before
     session.expire_all()
     assert user.status is UserStatus.ACTIVE
 
@@ -195,7 +199,7 @@ def test_as_of_is_refused_without_dry_run(session):
 def test_the_safety_cap_refuses_a_run_with_more_due_users_than_allowed(session):
     due = [idle_user(session, 90) for _ in range(3)]
     session.commit()
-    before = counts(session)
+    before = event_and_history_counts(session)
 
     with freeze_time(NOW):
         report = UserDeactivationService(session, max_disable=2).disable_inactive_users()
@@ -203,7 +207,7 @@ def test_the_safety_cap_refuses_a_run_with_more_due_users_than_allowed(session):
     assert report.outcome is RunOutcome.REFUSED_BY_CAP
     assert report.disabled == [] and len(report.candidates) == 3
     assert "3 users are due, more than the cap of 2" in report.skipped_reason
-    assert counts(session) == before
+    assert event_and_history_counts(session) == before
     session.expire_all()
     assert all(u.status is UserStatus.ACTIVE for u in due)
 

@@ -4,10 +4,9 @@ from datetime import datetime, timezone
 
 import pytest
 from freezegun import freeze_time
-from sqlalchemy import func, select
 
-from factories import events_for, history_for, make_user
-from ops_api.models import OpsDBHistory, OpsEvent, OpsEventType, UserStatus
+from factories import event_and_history_counts, events_for, history_for, make_user
+from ops_api.models import OpsEventType, UserStatus
 from ops_api.services.users import (
     InvalidProfileChangeError,
     InvalidStatusChangeError,
@@ -21,13 +20,6 @@ from ops_api.services.users import (
 
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=timezone.utc)
 T1 = datetime(2026, 4, 20, 14, 0, tzinfo=timezone.utc)
-
-
-def _counts(session):
-    return (
-        session.scalar(select(func.count()).select_from(OpsEvent)),
-        session.scalar(select(func.count()).select_from(OpsDBHistory)),
-    )
 
 
 @pytest.fixture
@@ -107,12 +99,12 @@ def test_a_profile_edit_is_not_a_reactivation(session, user_admin, person):
 
 
 def test_an_edit_that_changes_nothing_writes_nothing(session, user_admin, person):
-    before = _counts(session)
+    before = event_and_history_counts(session)
 
     assert update_user_profile(session, person, actor=user_admin, changes={"first_name": "Person"}) is None
     session.commit()
 
-    assert _counts(session) == before
+    assert event_and_history_counts(session) == before
 
 
 def test_an_e_mail_address_of_another_user_is_refused(session, user_admin, person):
@@ -137,7 +129,7 @@ def test_an_admin_cannot_remove_their_own_user_admin_role(session, user_admin):
 def test_a_non_admin_cannot_edit_a_profile_and_changes_nothing(session, roles, person):
     colleague = make_user(session, roles=[roles["VIEWER_EDITOR"]])
     session.commit()
-    before = _counts(session)
+    before = event_and_history_counts(session)
 
     with pytest.raises(NotAuthorizedError):
         update_user_profile(session, person, actor=colleague, changes={"first_name": "Hacked"})
@@ -145,7 +137,7 @@ def test_a_non_admin_cannot_edit_a_profile_and_changes_nothing(session, roles, p
 
     session.expire_all()
     assert person.first_name == "Person"
-    assert _counts(session) == before
+    assert event_and_history_counts(session) == before
 
 
 def test_update_user_refuses_a_status_the_user_cannot_reach(session, user_admin):
@@ -157,9 +149,9 @@ def test_update_user_refuses_a_status_the_user_cannot_reach(session, user_admin)
 
 
 def test_update_user_with_the_current_status_changes_nothing(session, user_admin, person):
-    before = _counts(session)
+    before = event_and_history_counts(session)
 
     assert update_user(session, person, actor=user_admin, profile={}, status=UserStatus.ACTIVE, reason="x") == []
     session.commit()
 
-    assert _counts(session) == before
+    assert event_and_history_counts(session) == before

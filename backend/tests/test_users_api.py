@@ -4,22 +4,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from freezegun import freeze_time
-from sqlalchemy import func, select
 
 from api_support import bearer, error_of, login, sessions_of
-from factories import events_for, history_for, make_session, make_user
-from ops_api.models import OpsDBHistory, OpsEvent, OpsEventType, UserStatus
+from factories import event_and_history_counts, events_for, history_for, make_session, make_user
+from ops_api.models import OpsEventType, UserStatus
 
 T0 = datetime(2026, 8, 3, 9, 0, tzinfo=timezone.utc)
 T1 = T0 + timedelta(minutes=2)
 EARLIER = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
-
-
-def _counts(session):
-    return (
-        session.scalar(select(func.count()).select_from(OpsEvent)),
-        session.scalar(select(func.count()).select_from(OpsDBHistory)),
-    )
 
 
 @pytest.fixture
@@ -129,7 +121,7 @@ def test_an_unknown_user_id_is_a_404(client, admin_token, method):
 def test_a_non_admin_gets_403_on_every_admin_route_and_changes_nothing(
     client, session, user_admin, person, person_token, method, path, body
 ):
-    before = _counts(session)
+    before = event_and_history_counts(session)
 
     with freeze_time(T1):
         response = getattr(client, method)(
@@ -140,7 +132,7 @@ def test_a_non_admin_gets_403_on_every_admin_route_and_changes_nothing(
     session.expire_all()
     assert user_admin.status is UserStatus.ACTIVE
     assert user_admin.first_name == "Person"
-    assert _counts(session) == before
+    assert event_and_history_counts(session) == before
 
 
 def test_patch_status_inactive_deactivates_through_the_service(client, session, user_admin, person, admin_token):
@@ -200,7 +192,7 @@ def test_patch_status_active_reactivates_and_starts_a_fresh_window(client, sessi
 
 
 def test_self_deactivation_is_a_400_and_changes_nothing(client, session, user_admin, admin_token):
-    before = _counts(session)
+    before = event_and_history_counts(session)
 
     with freeze_time(T1):
         response = client.patch(
@@ -211,13 +203,13 @@ def test_self_deactivation_is_a_400_and_changes_nothing(client, session, user_ad
     session.expire_all()
     assert user_admin.status is UserStatus.ACTIVE
     assert all(s.is_active for s in sessions_of(session, user_admin))
-    assert _counts(session) == before
+    assert event_and_history_counts(session) == before
 
 
 def test_a_refused_status_change_also_discards_the_profile_edit_sent_with_it(
     client, session, user_admin, admin_token
 ):
-    before = _counts(session)
+    before = event_and_history_counts(session)
 
     with freeze_time(T1):
         response = client.patch(
@@ -229,7 +221,7 @@ def test_a_refused_status_change_also_discards_the_profile_edit_sent_with_it(
     assert error_of(response, 400)["code"] == "invalid_status_change"
     session.expire_all()
     assert user_admin.first_name == "Person"
-    assert _counts(session) == before
+    assert event_and_history_counts(session) == before
 
 
 @pytest.mark.parametrize(
@@ -247,7 +239,7 @@ def test_a_refused_status_change_also_discards_the_profile_edit_sent_with_it(
 def test_a_malformed_patch_is_a_400_with_field_errors_and_changes_nothing(
     client, session, person, admin_token, body, fields
 ):
-    before = _counts(session)
+    before = event_and_history_counts(session)
 
     with freeze_time(T1):
         response = client.patch(f"/api/v1/users/{person.id}", headers=bearer(admin_token), json=body)
@@ -257,7 +249,7 @@ def test_a_malformed_patch_is_a_400_with_field_errors_and_changes_nothing(
     assert set(error["fields"]) == fields
     session.expire_all()
     assert person.status is UserStatus.ACTIVE
-    assert _counts(session) == before
+    assert event_and_history_counts(session) == before
 
 
 @pytest.mark.parametrize(

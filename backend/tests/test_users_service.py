@@ -5,11 +5,11 @@ from datetime import datetime, timezone
 import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from factories import events_for, history_for, make_session, make_user
-from ops_api.models import OpsDBHistory, OpsDBHistoryType, OpsEvent, OpsEventStatus, OpsEventType, User, UserSession, UserStatus
+from factories import event_and_history_counts, events_for, history_for, make_session, make_user
+from ops_api.models import OpsDBHistory, OpsDBHistoryType, OpsEventStatus, OpsEventType, User, UserSession, UserStatus
 from ops_api.services.users import (
     InvalidStatusChangeError,
     NotAuthorizedError,
@@ -20,13 +20,6 @@ from ops_api.services.users import (
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 T1 = datetime(2026, 3, 2, 10, 30, tzinfo=timezone.utc)
-
-
-def _counts(session):
-    return (
-        session.scalar(select(func.count()).select_from(OpsEvent)),
-        session.scalar(select(func.count()).select_from(OpsDBHistory)),
-    )
 
 
 @pytest.fixture
@@ -117,31 +110,31 @@ def test_deactivation_records_who_updated_the_user(session, user_admin, person):
 def test_a_second_deactivation_changes_nothing_and_writes_nothing(session, user_admin, person):
     deactivate_user(session, person, actor=user_admin, reason="first")
     session.commit()
-    before = _counts(session)
+    before = event_and_history_counts(session)
 
     assert deactivate_user(session, person, actor=user_admin, reason="second") is None
     session.commit()
 
-    assert _counts(session) == before
+    assert event_and_history_counts(session) == before
 
 
 def test_deactivating_a_locked_user_changes_nothing(session, user_admin):
     locked = make_user(session, status=UserStatus.LOCKED)
     session.commit()
-    before = _counts(session)
+    before = event_and_history_counts(session)
 
     assert deactivate_user(session, locked, actor=user_admin, reason="tidy up") is None
     session.commit()
 
     session.expire_all()
     assert locked.status is UserStatus.LOCKED
-    assert _counts(session) == before
+    assert event_and_history_counts(session) == before
 
 
 def test_self_deactivation_is_refused_and_changes_nothing(session, user_admin):
     make_session(session, user_admin, last_active_at=T0)
     session.commit()
-    before = _counts(session)
+    before = event_and_history_counts(session)
 
     with pytest.raises(InvalidStatusChangeError):
         deactivate_user(session, user_admin, actor=user_admin, reason="oops")
@@ -150,7 +143,7 @@ def test_self_deactivation_is_refused_and_changes_nothing(session, user_admin):
     session.expire_all()
     assert user_admin.status is UserStatus.ACTIVE
     assert session.scalar(select(UserSession.is_active).where(UserSession.user_id == user_admin.id)) is True
-    assert _counts(session) == before
+    assert event_and_history_counts(session) == before
 
 
 def test_self_lock_is_refused(session, user_admin):
@@ -161,7 +154,7 @@ def test_self_lock_is_refused(session, user_admin):
 def test_a_non_admin_cannot_deactivate_and_changes_nothing(session, roles, person):
     colleague = make_user(session, roles=[roles["VIEWER_EDITOR"]])
     session.commit()
-    before = _counts(session)
+    before = event_and_history_counts(session)
 
     with pytest.raises(NotAuthorizedError):
         deactivate_user(session, person, actor=colleague, reason="dislike")
@@ -169,7 +162,7 @@ def test_a_non_admin_cannot_deactivate_and_changes_nothing(session, roles, perso
 
     session.expire_all()
     assert person.status is UserStatus.ACTIVE
-    assert _counts(session) == before
+    assert event_and_history_counts(session) == before
 
 
 def test_an_inactive_admin_cannot_act(session, roles, person):
@@ -217,13 +210,13 @@ def test_reactivation_is_recorded_and_its_moment_recoverable(session, user_admin
 
 
 def test_reactivating_an_active_user_changes_nothing(session, user_admin, person):
-    before = _counts(session)
+    before = event_and_history_counts(session)
 
     assert reactivate_user(session, person, actor=user_admin, reason="noop") is None
     session.commit()
 
     assert person.reactivated_on is None
-    assert _counts(session) == before
+    assert event_and_history_counts(session) == before
 
 
 def test_lock_ends_sessions_and_is_recorded(session, user_admin, person):
