@@ -85,6 +85,24 @@ def assert_nothing_half_applied(session, due_ids):
     return {uid for uid in due_ids if statuses[uid] is UserStatus.INACTIVE}
 
 
+def kill_job_connection_mid_transaction(database_url, timeout=10):
+    """Terminate the job's connection while it is inside a user's transaction (not idle between two)."""
+    killer = sa.create_engine(database_url)
+    deadline = time.monotonic() + timeout
+    killed = 0
+    with killer.connect() as connection:
+        while not killed and time.monotonic() < deadline:
+            killed = connection.execute(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = :name AND state <> 'idle'"
+                ),
+                {"name": JOB_APPLICATION_NAME},
+            ).scalar()
+    killer.dispose()
+    return killed
+
+
 def test_sigterm_mid_run_finishes_the_user_in_hand_reports_and_exits_1(session, database_url, slow_due_population):
     job = start_flask("disable-inactive-users", "--max-disable", "0", "--format", "json", database_url=database_url)
     wait_until_some_are_disabled(database_url)
@@ -119,13 +137,7 @@ def test_a_killed_database_connection_mid_run_loses_nothing_alerts_and_the_next_
             database_url=job_url, OPS_ALERT_URLS=receiver.url(), OPS_ENV_NAME="fault-test",
         )
         wait_until_some_are_disabled(database_url)
-        killer = sa.create_engine(database_url)
-        with killer.connect() as connection:
-            killed = connection.execute(
-                sa.text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = :name"),
-                {"name": JOB_APPLICATION_NAME},
-            ).scalar()
-        killer.dispose()
+        killed = kill_job_connection_mid_transaction(database_url)
         stdout, stderr = job.communicate(timeout=120)
         alerts = receiver.wait_for(1, timeout=15)
 
