@@ -24,6 +24,8 @@ from flask.cli import with_appcontext
 from ops_api.clock import utcnow
 from ops_api.config import is_production
 from ops_api.extensions import db
+from ops_api.sql import schema_of
+from ops_backend.migrations.ops_schema import VERSION_TABLE
 from ops_api.job_logging import configure_job_logging
 from ops_api.services import job_runs
 from ops_api.services.alerts import AlertSettings, alert_for_error, alert_for_report, send_alert
@@ -130,21 +132,32 @@ class Duration(click.ParamType):
 
 
 def check_database() -> None:
-    """Raise JobEnvironmentError unless the database answers and its schema is up to date."""
+    """Raise JobEnvironmentError unless the database answers, holds OPS's users and is migrated.
+
+    "Migrated" is read from this project's own version table in OPS's schema;
+    OPS's alembic_version says nothing about this project's additions.
+    """
     url = db.engine.url.render_as_string(hide_password=True)
+    schema = schema_of(db.engine)
+    where = f"schema {schema!r} of {url}" if schema else url
     try:
         with db.engine.connect() as connection:
-            current = MigrationContext.configure(connection).get_current_heads()
-            has_users = sa.inspect(connection).has_table("ops_user")
+            has_users = sa.inspect(connection).has_table("ops_user", schema=schema)
+            current = MigrationContext.configure(
+                connection, opts={"version_table": VERSION_TABLE, "version_table_schema": schema}
+            ).get_current_heads()
     except sa.exc.DBAPIError as exc:
         raise JobEnvironmentError(f"cannot connect to the database {url}: {describe_error(exc)}") from None
-    if not has_users or not current:
-        raise JobEnvironmentError(f"the database {url} has no schema; run `flask db upgrade` first")
+    if not has_users:
+        raise JobEnvironmentError(
+            f"{where} holds no OPS user table (ops_user); check DATABASE_URL and OPS_DB_SCHEMA"
+            " (an empty database gets OPS's tables from `flask db upgrade`)"
+        )
     heads = set(ScriptDirectory(current_app.extensions["migrate"].directory).get_heads())
     if set(current) != heads:
+        at = ", ".join(sorted(current)) or "no migration of this project"
         raise JobEnvironmentError(
-            f"the database {url} is at migration {', '.join(sorted(current))}, not {', '.join(sorted(heads))};"
-            " run `flask db upgrade` first"
+            f"{where} is at {at}, not {', '.join(sorted(heads))}; run `flask db upgrade` first"
         )
 
 
@@ -251,7 +264,18 @@ def disable_inactive_users_command(
         raise SystemExit(EXIT_FAILED) from None
 
     send_alert(alerts, alert_for_report(report, env_name=alerts.env_name))
-    _record(job_runs.record_run, db.session, report)
+    recorded = _record(job_runs.record_run, db.session, report)
+    if not recorded:
+        # The run's evidence is missing: an auditor would see an hour with no
+        # run. Say so loudly, whatever the run itself did.
+        send_alert(
+            alerts,
+            alert_for_error(
+                "the run finished but its record could not be written to ops_event",
+                env_name=alerts.env_name,
+                dry_run=dry_run,
+            ),
+        )
     # Also after SIGTERM: the notices for users this run disabled are planned
     # from its report, so no later run could send them.
     mail = None if no_email else _notify(service, report)
@@ -265,7 +289,8 @@ def disable_inactive_users_command(
         if mail is not None:
             click.echo(render_notifications_text(mail))
     # Mail never changes the exit code: failures are logged, recorded as FAILED events and retried.
-    raise SystemExit(EXIT_CODES[report.outcome])
+    # A run without its record does: it failed to leave the evidence it exists for.
+    raise SystemExit(EXIT_CODES[report.outcome] if recorded else EXIT_FAILED)
 
 
 @contextlib.contextmanager
@@ -322,8 +347,8 @@ def read_or_exit(what: str, read: Callable[[], T]) -> T:
     raise SystemExit(EXIT_FAILED)
 
 
-def _record(write: Any, *args: Any, **kwargs: Any) -> None:
-    """Write the run's ops_event; if that fails, log it and keep the run's own exit code."""
+def _record(write: Any, *args: Any, **kwargs: Any) -> bool:
+    """Write the run's ops_event; return whether it was written (a failure is logged and said on stderr)."""
     try:
         write(*args, **kwargs)
     except Exception as exc:
@@ -332,6 +357,9 @@ def _record(write: Any, *args: Any, **kwargs: Any) -> None:
             describe_error(exc),
             extra={"event": "run_event_not_written", "error": describe_error(exc)},
         )
+        click.echo(f"error: the run could not be recorded in ops_event: {describe_error(exc)}", err=True)
+        return False
+    return True
 
 
 @click.command(

@@ -8,6 +8,7 @@ from alembic import context
 from flask import current_app
 
 from ops_api.models.base import UTCDateTime
+from ops_backend.migrations.ops_schema import VERSION_TABLE, schema_for
 
 config = context.config
 if config.config_file_name is not None:
@@ -36,6 +37,8 @@ def run_migrations_offline() -> None:
     context.configure(
         url=db.engine.url.render_as_string(hide_password=False),
         target_metadata=target_metadata,
+        version_table=VERSION_TABLE,
+        version_table_schema=schema_for(db.engine.dialect.name),
         literal_binds=True,
         render_as_batch=True,
         render_item=render_item,
@@ -50,9 +53,18 @@ def run_migrations_online() -> None:
     options.setdefault("compare_type", True)
     options.setdefault("render_as_batch", True)  # SQLite alters tables by copying them
     with db.engine.connect() as connection:
+        schema = schema_for(connection.dialect.name)
+        if schema is not None:
+            # An empty database: the version table below needs its schema. In
+            # an OPS database the schema exists and this changes nothing.
+            connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
+            # Our own version table, in OPS's schema; OPS's alembic_version is never read or written.
+            version_table=VERSION_TABLE,
+            version_table_schema=schema_for(connection.dialect.name),
             render_item=render_item,
             **options,
         )

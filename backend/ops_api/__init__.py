@@ -35,6 +35,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         os.makedirs(app.instance_path, exist_ok=True)
 
     db.init_app(app)
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with app.app_context():
+            _bound_lock_waits(db.engine, app.config["DB_LOCK_TIMEOUT_MS"])
     migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIRECTORY"] or _shipped_migrations())
 
     from ops_api.api import register_api
@@ -51,6 +54,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _shipped_migrations() -> str:
     return str(resources.files("ops_backend") / "migrations")
+
+
+def _bound_lock_waits(engine: Engine, milliseconds: int) -> None:
+    """Give every PostgreSQL connection a lock_timeout, set once when it is opened."""
+
+    @event.listens_for(engine, "connect")
+    def _set_lock_timeout(dbapi_connection: Any, connection_record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SET lock_timeout = {int(milliseconds)}")
+        cursor.close()
+        dbapi_connection.commit()  # a SET inside a transaction that is rolled back would be undone
 
 
 @event.listens_for(Engine, "connect")

@@ -35,6 +35,11 @@ _URL_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
 _URL_SEPARATOR = re.compile(r"\s*,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
 
 
+DEFAULT_DB_SCHEMA = "ops"
+# A plain, unquoted PostgreSQL identifier: it is written into DDL and triggers.
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
 class ConfigError(ValueError):
     """A setting has a value the application cannot use."""
 
@@ -48,6 +53,11 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "DEACTIVATION_MAX_PER_RUN": 50,
         "DEACTIVATION_EXCLUDED_OIDC_IDS": None,  # None: DEFAULT_EXCLUDED_OIDC_IDS
         "MIGRATIONS_DIRECTORY": None,  # None: the migrations shipped with the package
+        # The PostgreSQL schema that holds OPS's tables (OPS_DB_SCHEMA); unused on SQLite.
+        "DB_SCHEMA": DEFAULT_DB_SCHEMA,
+        # PostgreSQL: how long a statement waits for a row or table lock (OPS_DB_LOCK_TIMEOUT_MS).
+        # The job then fails that one user, not the run; nothing waits forever.
+        "DB_LOCK_TIMEOUT_MS": 5000,
         # Failure alerts (OPS_ALERT_URLS, OPS_ENV_NAME): Apprise URLs, and the
         # environment's name, which every alert carries.
         "ALERT_URLS": (),
@@ -327,6 +337,14 @@ def finalize(config: MutableMapping[str, Any]) -> None:
     )
     config["ALERT_URLS"] = parse_alert_urls(config.get("ALERT_URLS"))
     finalize_mail(config)
+    schema = config.get("DB_SCHEMA")
+    schema = schema.strip() if isinstance(schema, str) else schema
+    if not isinstance(schema, str) or not _SCHEMA_NAME.match(schema):
+        raise ConfigError(
+            f"OPS_DB_SCHEMA must be a plain PostgreSQL schema name (lower-case letters, digits, _), got {schema!r}"
+        )
+    config["DB_SCHEMA"] = schema
+    config["DB_LOCK_TIMEOUT_MS"] = _positive_int(config, "DB_LOCK_TIMEOUT_MS", allow_zero=False, highest=3_600_000)
     env_name = config.get("ENV_NAME")
     env_name = "" if env_name is None else str(env_name).strip()
     config["ENV_NAME"] = env_name or DEFAULT_ENV_NAME
@@ -335,6 +353,9 @@ def finalize(config: MutableMapping[str, Any]) -> None:
         # Writers wait for each other instead of failing at once.
         options.setdefault("connect_args", {}).setdefault("timeout", 30)
     else:
+        # Every statement names OPS's schema in full, whatever the login
+        # role's search_path finds first (OPS's tables are not in public).
+        options.setdefault("execution_options", {})["schema_translate_map"] = {None: config["DB_SCHEMA"]}
         options.setdefault("pool_pre_ping", True)
         # An unreachable server fails the run in seconds instead of hanging it.
         options.setdefault("connect_args", {}).setdefault("connect_timeout", 10)

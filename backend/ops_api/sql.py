@@ -18,6 +18,18 @@ class least(ReturnTypeFromArgs[Any]):  # noqa: N801
     inherit_cache = True
 
 
+class latest_of(ReturnTypeFromArgs[Any]):  # noqa: N801
+    """The largest of its non-NULL arguments; NULL only when every argument is NULL.
+
+    PostgreSQL's GREATEST already skips NULLs. SQLite's max() returns NULL as
+    soon as one argument is, so there each argument falls back on the others.
+    The rendering is deterministic, so an index on it is matched by a query
+    that spells the same call.
+    """
+
+    inherit_cache = True
+
+
 @compiles(greatest, "sqlite")
 def _greatest_sqlite(element: greatest, compiler: Any, **kw: Any) -> str:
     # SQLite's scalar max() with several arguments is GREATEST.
@@ -27,3 +39,37 @@ def _greatest_sqlite(element: greatest, compiler: Any, **kw: Any) -> str:
 @compiles(least, "sqlite")
 def _least_sqlite(element: least, compiler: Any, **kw: Any) -> str:
     return f"min({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(latest_of)
+def _latest_of_default(element: latest_of, compiler: Any, **kw: Any) -> str:
+    return f"GREATEST({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(latest_of, "sqlite")
+def _latest_of_sqlite(element: latest_of, compiler: Any, **kw: Any) -> str:
+    parts = [compiler.process(clause, **kw) for clause in element.clauses]
+    if len(parts) == 1:
+        return parts[0]
+    rotations = [", ".join(parts[i:] + parts[:i]) for i in range(len(parts))]
+    return "max(" + ", ".join(f"coalesce({rotation})" for rotation in rotations) + ")"
+
+
+
+def schema_of(bind: Any) -> str | None:
+    """The schema OPS's tables live in for this engine, connection or session (None on SQLite).
+
+    Set once, by the settings, as the engine's ``schema_translate_map``.
+    """
+    get_bind = getattr(bind, "get_bind", None)
+    if get_bind is not None:
+        bind = get_bind()
+    engine = getattr(bind, "engine", bind)
+    translate = engine.get_execution_options().get("schema_translate_map") or {}
+    return translate.get(None)
+
+
+def qualified(bind: Any, table: str) -> str:
+    """``table`` with its schema, quoted, for the few statements written as text."""
+    schema = schema_of(bind)
+    return f'"{schema}"."{table}"' if schema else f'"{table}"'

@@ -1,9 +1,16 @@
-"""Declarative base, column types and the audit columns every model carries."""
+"""Declarative base, column types and the audit columns every OPS model carries.
 
+The models carry no schema. On PostgreSQL the engine translates the absent
+schema into ``OPS_DB_SCHEMA`` (default ``ops``, where OPS keeps its tables), so
+every statement names its tables in full whatever the connection's
+search_path; SQLite, the embedded default, has no schemas.
+"""
+
+import enum
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, MetaData
+from sqlalchemy import JSON, DateTime, Enum, ForeignKey, MetaData
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 from sqlalchemy.types import TypeDecorator
@@ -12,23 +19,21 @@ from ops_api.clock import ensure_utc, utcnow
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp that is always an aware UTC datetime in Python.
+    """A ``timestamp without time zone`` holding UTC, seen in Python as an aware UTC datetime.
 
-    PostgreSQL stores it as ``timestamptz``. SQLite has no time zones, so the
-    value is stored as naive UTC text and made aware again when read; naive
-    datetimes are refused on the way in so local time can never slip through.
+    OPS stores its timestamps without a time zone, UTC by convention. Aware
+    values are converted to UTC and stored naive; naive values are refused on
+    the way in, so local time can never slip through. Values read back are
+    made aware again.
     """
 
-    impl = DateTime(timezone=True)
+    impl = DateTime(timezone=False)
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
-        value = ensure_utc(value)
-        if dialect.name == "sqlite":
-            return value.replace(tzinfo=None)
-        return value
+        return ensure_utc(value).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
@@ -50,6 +55,22 @@ NAMING_CONVENTION = {
 }
 
 
+def ops_enum(enum_class: type[enum.Enum], name: str) -> Enum:
+    """OPS's native PostgreSQL enum type ``name``, holding member names (plain text on SQLite).
+
+    The type already exists in an OPS database; the migration creates it only
+    where it is missing, so the model never creates or drops it.
+    """
+    return Enum(
+        enum_class,
+        name=name,
+        native_enum=True,
+        create_constraint=False,
+        validate_strings=True,
+        length=max(len(member.name) for member in enum_class),
+    )
+
+
 class Base(DeclarativeBase):
     # One registry carries both, so Flask-SQLAlchemy's subclass of this base
     # inherits them unchanged.
@@ -63,7 +84,7 @@ class Base(DeclarativeBase):
 
 
 class AuditColumns:
-    """created_by/updated_by/created_on/updated_on, as on every OPS model.
+    """created_by/updated_by/created_on/updated_on, as on every OPS model (all nullable there).
 
     The defaults are computed in Python (``utcnow``) so a frozen clock controls
     them. The audit listener fills created_by/updated_by from the acting user.
@@ -71,5 +92,5 @@ class AuditColumns:
 
     created_by: Mapped[int | None] = mapped_column(ForeignKey("ops_user.id"))
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("ops_user.id"))
-    created_on: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_on: Mapped[datetime] = mapped_column(default=utcnow)
+    created_on: Mapped[datetime | None] = mapped_column(default=utcnow)
+    updated_on: Mapped[datetime | None] = mapped_column(default=utcnow)

@@ -1,24 +1,92 @@
-"""Application events (ops_event) and the row-level audit trail (ops_db_history)."""
+"""Application events (ops_event) and the row-level audit trail (ops_db_history), as OPS defines them."""
 
 import enum
 from typing import Any
 
-from sqlalchemy import Enum, Index, String
+from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ops_api.models.base import AuditColumns, Base
+from ops_api.models.base import AuditColumns, Base, ops_enum
 
 
 class OpsEventType(enum.Enum):
-    CREATE_USER = "CREATE_USER"
-    UPDATE_USER = "UPDATE_USER"
+    """OPS's ``opseventtype``: every value OPS defines, so rows written by OPS load too."""
+
+    CREATE_BLI = "CREATE_BLI"
+    UPDATE_BLI = "UPDATE_BLI"
+    DELETE_BLI = "DELETE_BLI"
+    SEND_BLI_FOR_APPROVAL = "SEND_BLI_FOR_APPROVAL"
+    CREATE_PROJECT = "CREATE_PROJECT"
+    UPDATE_PROJECT = "UPDATE_PROJECT"
+    GET_AGREEMENT = "GET_AGREEMENT"
+    CREATE_NEW_AGREEMENT = "CREATE_NEW_AGREEMENT"
+    UPDATE_AGREEMENT = "UPDATE_AGREEMENT"
+    DELETE_AGREEMENT = "DELETE_AGREEMENT"
+    CREATE_NEW_CAN = "CREATE_NEW_CAN"
+    UPDATE_CAN = "UPDATE_CAN"
+    DELETE_CAN = "DELETE_CAN"
+    CREATE_CAN_FUNDING_RECEIVED = "CREATE_CAN_FUNDING_RECEIVED"
+    UPDATE_CAN_FUNDING_RECEIVED = "UPDATE_CAN_FUNDING_RECEIVED"
+    DELETE_CAN_FUNDING_RECEIVED = "DELETE_CAN_FUNDING_RECEIVED"
+    CREATE_CAN_FUNDING_BUDGET = "CREATE_CAN_FUNDING_BUDGET"
+    UPDATE_CAN_FUNDING_BUDGET = "UPDATE_CAN_FUNDING_BUDGET"
+    DELETE_CAN_FUNDING_BUDGET = "DELETE_CAN_FUNDING_BUDGET"
+    CREATE_CAN_FUNDING_DETAILS = "CREATE_CAN_FUNDING_DETAILS"
+    UPDATE_CAN_FUNDING_DETAILS = "UPDATE_CAN_FUNDING_DETAILS"
+    DELETE_CAN_FUNDING_DETAILS = "DELETE_CAN_FUNDING_DETAILS"
+    ACKNOWLEDGE_NOTIFICATION = "ACKNOWLEDGE_NOTIFICATION"
+    CREATE_BLI_PACKAGE = "CREATE_BLI_PACKAGE"
+    UPDATE_BLI_PACKAGE = "UPDATE_BLI_PACKAGE"
+    CREATE_SERVICES_COMPONENT = "CREATE_SERVICES_COMPONENT"
+    UPDATE_SERVICES_COMPONENT = "UPDATE_SERVICES_COMPONENT"
+    DELETE_SERVICES_COMPONENT = "DELETE_SERVICES_COMPONENT"
+    CREATE_GRANT_NUMBER = "CREATE_GRANT_NUMBER"
+    UPDATE_GRANT_NUMBER = "UPDATE_GRANT_NUMBER"
+    DELETE_GRANT_NUMBER = "DELETE_GRANT_NUMBER"
+    CREATE_PROCUREMENT_ACQUISITION_PLANNING = "CREATE_PROCUREMENT_ACQUISITION_PLANNING"
+    UPDATE_PROCUREMENT_ACQUISITION_PLANNING = "UPDATE_PROCUREMENT_ACQUISITION_PLANNING"
+    DELETE_PROCUREMENT_ACQUISITION_PLANNING = "DELETE_PROCUREMENT_ACQUISITION_PLANNING"
+    CREATE_DOCUMENT = "CREATE_DOCUMENT"
+    UPDATE_DOCUMENT = "UPDATE_DOCUMENT"
     LOGIN_ATTEMPT = "LOGIN_ATTEMPT"
     LOGOUT = "LOGOUT"
-    # One per finished run of the inactive-account job (counts and outcome).
+    IDLE_LOGOUT = "IDLE_LOGOUT"
+    GET_USER_DETAILS = "GET_USER_DETAILS"
+    CREATE_USER = "CREATE_USER"
+    UPDATE_USER = "UPDATE_USER"
+    DEACTIVATE_USER = "DEACTIVATE_USER"
+    CREATE_PORTFOLIO_URL = "CREATE_PORTFOLIO_URL"
+    UPDATE_PORTFOLIO_URL = "UPDATE_PORTFOLIO_URL"
+    DELETE_PORTFOLIO_URL = "DELETE_PORTFOLIO_URL"
+    CREATE_CHANGE_REQUEST = "CREATE_CHANGE_REQUEST"
+    UPDATE_CHANGE_REQUEST = "UPDATE_CHANGE_REQUEST"
+    DELETE_CHANGE_REQUEST = "DELETE_CHANGE_REQUEST"
+    CREATE_PROCUREMENT_SHOP = "CREATE_PROCUREMENT_SHOP"
+    UPDATE_PROCUREMENT_SHOP = "UPDATE_PROCUREMENT_SHOP"
+    DELETE_PROCUREMENT_SHOP = "DELETE_PROCUREMENT_SHOP"
+    CREATE_ROLE = "CREATE_ROLE"
+    UPDATE_ROLE = "UPDATE_ROLE"
+    DELETE_ROLE = "DELETE_ROLE"
+    CREATE_USER_SESSION = "CREATE_USER_SESSION"
+    UPDATE_USER_SESSION = "UPDATE_USER_SESSION"
+    DELETE_USER_SESSION = "DELETE_USER_SESSION"
+    CREATE_PROCUREMENT_TRACKER = "CREATE_PROCUREMENT_TRACKER"
+    UPDATE_PROCUREMENT_TRACKER = "UPDATE_PROCUREMENT_TRACKER"
+    DELETE_PROCUREMENT_TRACKER = "DELETE_PROCUREMENT_TRACKER"
+    UPDATE_PROCUREMENT_TRACKER_STEP = "UPDATE_PROCUREMENT_TRACKER_STEP"
+    CREATE_PROCUREMENT_ACTION = "CREATE_PROCUREMENT_ACTION"
+    UPDATE_PROCUREMENT_ACTION = "UPDATE_PROCUREMENT_ACTION"
+    DELETE_PROCUREMENT_ACTION = "DELETE_PROCUREMENT_ACTION"
+    # Added to OPS's type by this project's migration.
+    # One per run of the inactive-account job: written when it starts, completed when it ends.
     DISABLE_INACTIVE_USERS = "DISABLE_INACTIVE_USERS"
     # One per e-mail the job sent or tried to send: an inactivity warning, a
     # deactivation notice, or the user admins' summary (SUCCESS or FAILED).
     INACTIVITY_NOTIFICATION = "INACTIVITY_NOTIFICATION"
+
+
+# The values this project adds to OPS's opseventtype (migration u0002).
+ADDED_EVENT_TYPES = (OpsEventType.DISABLE_INACTIVE_USERS, OpsEventType.INACTIVITY_NOTIFICATION)
 
 
 class OpsEventStatus(enum.Enum):
@@ -34,39 +102,42 @@ class OpsDBHistoryType(enum.Enum):
     ERROR = "ERROR"
 
 
-def _enum_by_name(enum_class: type[enum.Enum], name: str) -> Enum:
-    # Stored by name as text, not as a native PostgreSQL enum, so a new member
-    # needs no migration; the application validates values on the way in.
-    return Enum(enum_class, name=name, native_enum=False, length=64, validate_strings=True)
-
-
 class OpsEvent(AuditColumns, Base):
     __tablename__ = "ops_event"
+    # Added by this project's migration: the job's run history and health
+    # check ask for the latest events of one type.
     __table_args__ = (Index("ix_ops_event_event_type_created_on", "event_type", "created_on"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    event_type: Mapped[OpsEventType] = mapped_column(_enum_by_name(OpsEventType, "ops_event_type"))
-    event_status: Mapped[OpsEventStatus] = mapped_column(
-        _enum_by_name(OpsEventStatus, "ops_event_status")
-    )
+    event_type: Mapped[OpsEventType | None] = mapped_column(ops_enum(OpsEventType, "opseventtype"))
+    event_status: Mapped[OpsEventStatus | None] = mapped_column(ops_enum(OpsEventStatus, "opseventstatus"))
     event_details: Mapped[dict[str, Any] | None] = mapped_column()
 
     def __repr__(self) -> str:
-        return f"<OpsEvent {self.id} {self.event_type.name} {self.event_status.name}>"
+        kind = self.event_type.name if self.event_type else None
+        status = self.event_status.name if self.event_status else None
+        return f"<OpsEvent {self.id} {kind} {status}>"
 
 
 class OpsDBHistory(AuditColumns, Base):
     __tablename__ = "ops_db_history"
-    __table_args__ = (Index("ix_ops_db_history_class_name_row_key", "class_name", "row_key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    event_type: Mapped[OpsDBHistoryType] = mapped_column(
-        _enum_by_name(OpsDBHistoryType, "ops_db_history_type")
-    )
-    class_name: Mapped[str] = mapped_column(String(255))
-    row_key: Mapped[str] = mapped_column(String(255))
-    changes: Mapped[dict[str, Any] | None] = mapped_column()
+    event_type: Mapped[OpsDBHistoryType | None] = mapped_column(ops_enum(OpsDBHistoryType, "opsdbhistorytype"))
     event_details: Mapped[dict[str, Any] | None] = mapped_column()
+    class_name: Mapped[str | None] = mapped_column(String)
+    row_key: Mapped[str | None] = mapped_column(String)
+    changes: Mapped[dict[str, Any] | None] = mapped_column()
 
     def __repr__(self) -> str:
-        return f"<OpsDBHistory {self.id} {self.event_type.name} {self.class_name}:{self.row_key}>"
+        kind = self.event_type.name if self.event_type else None
+        return f"<OpsDBHistory {self.id} {kind} {self.class_name}:{self.row_key}>"
+
+
+# OPS's index for "the changes of one record, latest first".
+Index(
+    "idx_ops_db_history_class_name_row_key_created_on",
+    OpsDBHistory.class_name,
+    OpsDBHistory.row_key,
+    OpsDBHistory.created_on.desc(),
+)

@@ -1,13 +1,20 @@
-"""Users, their roles and their sessions (tables ops_user, role, user_role, user_session)."""
+"""Users, their roles and their sessions (OPS's tables ops_user, role, user_role, user_session).
+
+Columns are OPS's own, with OPS's types and nullability, except two that this
+project adds to ``ops_user``: ``last_active_at`` and ``reactivated_on``.
+"""
 
 import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Column, Enum, ForeignKey, Index, String, Table, Text, Uuid
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Sequence, String, Table, Text, Uuid
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ops_api.models.base import AuditColumns, Base
+from ops_api.clock import utcnow
+from ops_api.models.base import AuditColumns, Base, UTCDateTime, ops_enum
+from ops_api.sql import latest_of
 
 
 class UserStatus(enum.Enum):
@@ -17,19 +24,27 @@ class UserStatus(enum.Enum):
 
 
 class RoleName(enum.Enum):
-    USER_ADMIN = "USER_ADMIN"
+    """OPS's seed roles (role.name is free text in OPS; these are the names it ships)."""
+
     SYSTEM_OWNER = "SYSTEM_OWNER"
     VIEWER_EDITOR = "VIEWER_EDITOR"
     REVIEWER_APPROVER = "REVIEWER_APPROVER"
+    USER_ADMIN = "USER_ADMIN"
     BUDGET_TEAM = "BUDGET_TEAM"
     PROCUREMENT_TEAM = "PROCUREMENT_TEAM"
+    SUPER_USER = "SUPER_USER"
+    READ_ONLY = "READ_ONLY"
 
 
 user_role = Table(
     "user_role",
     Base.metadata,
-    Column("user_id", ForeignKey("ops_user.id", ondelete="CASCADE"), primary_key=True),
-    Column("role_id", ForeignKey("role.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("ops_user.id"), primary_key=True),
+    Column("role_id", ForeignKey("role.id"), primary_key=True),
+    Column("created_by", ForeignKey("ops_user.id")),
+    Column("updated_by", ForeignKey("ops_user.id")),
+    Column("created_on", UTCDateTime(), default=utcnow),
+    Column("updated_on", UTCDateTime(), default=utcnow),
 )
 
 
@@ -37,7 +52,10 @@ class Role(AuditColumns, Base):
     __tablename__ = "role"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String, index=True)
+    permissions: Mapped[list[str]] = mapped_column(
+        ARRAY(String).with_variant(JSON(), "sqlite"), default=list, server_default="{}"
+    )
 
     def __repr__(self) -> str:
         return f"<Role {self.name}>"
@@ -46,28 +64,31 @@ class Role(AuditColumns, Base):
 class User(AuditColumns, Base):
     __tablename__ = "ops_user"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    oidc_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, unique=True)
-    email: Mapped[str | None] = mapped_column(String(255))
-    first_name: Mapped[str | None] = mapped_column(String(255))
-    last_name: Mapped[str | None] = mapped_column(String(255))
-    status: Mapped[UserStatus] = mapped_column(
-        Enum(
-            UserStatus,
-            name="user_status",
-            native_enum=False,
-            length=16,
-            create_constraint=True,
-            validate_strings=True,
-        ),
-        default=UserStatus.ACTIVE,
-    )
-    # When the account was last made ACTIVE by a reactivation (None if never).
-    # The inactivity rule starts a fresh window here; updated_on cannot serve,
-    # because any edit of the user (name, roles) bumps it.
+    id: Mapped[int] = mapped_column(Integer, Sequence("ops_user_id_seq", start=500), primary_key=True)
+    oidc_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, unique=True, index=True)
+    hhs_id: Mapped[str | None] = mapped_column(String)
+    email: Mapped[str] = mapped_column(String, index=True)
+    first_name: Mapped[str | None] = mapped_column(String)
+    last_name: Mapped[str | None] = mapped_column(String)
+    division: Mapped[int | None] = mapped_column(Integer)  # OPS's division id; not read here
+    status: Mapped[UserStatus] = mapped_column(ops_enum(UserStatus, "userstatus"), server_default="INACTIVE")
+    # Added by this project. The latest activity ever recorded in any of the
+    # user's sessions: database triggers on user_session raise it whoever
+    # writes the session (OPS's own request handling included), and nothing
+    # lowers it when sessions are deleted. Only the job's correction of
+    # activity stamped in the future moves it back.
+    last_active_at: Mapped[datetime | None] = mapped_column()
+    # Added by this project. When the account was last made ACTIVE again (None
+    # if never): the inactivity rule starts a fresh window here. updated_on
+    # cannot serve, because any edit of the user (name, roles) bumps it.
     reactivated_on: Mapped[datetime | None] = mapped_column()
 
-    roles: Mapped[list[Role]] = relationship(secondary=user_role, lazy="selectin")
+    roles: Mapped[list[Role]] = relationship(
+        secondary=user_role,
+        primaryjoin=lambda: User.id == user_role.c.user_id,
+        secondaryjoin=lambda: Role.id == user_role.c.role_id,
+        lazy="selectin",
+    )
 
     @property
     def role_names(self) -> list[str]:
@@ -77,31 +98,48 @@ class User(AuditColumns, Base):
     def full_name(self) -> str:
         return " ".join(part for part in (self.first_name, self.last_name) if part)
 
+    @property
+    def display_name(self) -> str:
+        """What OPS shows for a user: the full name, else the e-mail address."""
+        return self.full_name or self.email
+
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email} {self.status.name}>"
+
+
+def activity_watermark() -> latest_of:
+    """The latest of ``ops_user``'s own dates: last activity, reactivation, creation.
+
+    Never later than the rule's ``last_seen`` (which also reads sessions), so
+    "watermark at or before the cutoff" finds every user who can be due,
+    through the index below. NULL only when all three are.
+    """
+    return latest_of(User.last_active_at, User.reactivated_on, User.created_on)
+
+
+# Added by this project: the hourly search reads a range of this index only.
+Index("ix_ops_user_status_activity_watermark", User.status, activity_watermark())
 
 
 class UserSession(AuditColumns, Base):
     __tablename__ = "user_session"
     __table_args__ = (
-        # The inactivity query asks "latest activity of this user" and
-        # "any activity after the cutoff": both are range scans of this index.
+        Index("ix_user_session_user_id_is_active", "user_id", "is_active"),
+        Index("ix_user_session_user_id_created_on", "user_id", "created_on"),
+        # Added by this project: "latest activity of this user", read under
+        # the row lock before a user is disabled.
         Index("ix_user_session_user_id_last_active_at", "user_id", "last_active_at"),
-        # "Who was active after this instant": the users seen after the cutoff
-        # (PostgreSQL's hash anti-join reads them index-only) and the hourly
-        # check for activity stamped in the future. Migration 0002.
-        Index("ix_user_session_last_active_at_user_id", "last_active_at", "user_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("ops_user.id", ondelete="CASCADE"))
-    is_active: Mapped[bool] = mapped_column(default=True)
-    ip_address: Mapped[str | None] = mapped_column(String(64))
-    access_token: Mapped[str | None] = mapped_column(Text)
-    refresh_token: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[int] = mapped_column(ForeignKey("ops_user.id"))
+    is_active: Mapped[bool | None] = mapped_column()
+    ip_address: Mapped[str] = mapped_column(String)
+    access_token: Mapped[str] = mapped_column(Text, default="")
+    refresh_token: Mapped[str] = mapped_column(Text, default="")
     # The user's own last activity in this session. Ending a session (logout,
     # deactivation) must leave it alone: it is evidence, not bookkeeping.
-    last_active_at: Mapped[datetime | None] = mapped_column()
+    last_active_at: Mapped[datetime] = mapped_column()
 
     def __repr__(self) -> str:
         return f"<UserSession {self.id} user={self.user_id} active={self.is_active}>"
