@@ -30,7 +30,7 @@ _UNSET = object()
 # Bookkeeping columns: they change with every edit and say nothing on their own.
 _BOOKKEEPING = frozenset({"updated_on", "updated_by"})
 # Moving these is the user's own activity, not an administrative change.
-_ACTIVITY_ONLY = {UserSession: frozenset({"last_active_at"})}
+_ACTIVITY_ONLY = {UserSession: frozenset({"last_active_at"}), User: frozenset({"last_active_at"})}
 _NOT_AUDITED = (OpsEvent, OpsDBHistory)
 
 
@@ -101,11 +101,17 @@ def _column_changes(session: Session, obj: object) -> dict[str, dict[str, Any]]:
     if isinstance(obj, User):
         roles = state.attrs.roles.history
         if roles.added or roles.deleted:
-            old_roles = sorted(r.name for r in [*roles.unchanged, *roles.deleted])
-            new_roles = sorted(r.name for r in [*roles.unchanged, *roles.added])
-            if old_roles != new_roles:
-                changes["roles"] = {"old": old_roles, "new": new_roles}
+            # OPS's shape for a collection: which members came and went.
+            changes["roles"] = {
+                "collection_of": "Role",
+                "added": [_role_summary(role) for role in roles.added],
+                "deleted": [_role_summary(role) for role in roles.deleted],
+            }
     return changes
+
+
+def _role_summary(role: Any) -> dict[str, Any]:
+    return {"id": role.id, "name": role.name}
 
 
 def _is_meaningful(obj: object, changes: dict[str, Any]) -> bool:
@@ -115,22 +121,37 @@ def _is_meaningful(obj: object, changes: dict[str, Any]) -> bool:
     return not set(changes) <= activity_only
 
 
-def _row_values(obj: object, *, as_new: bool) -> dict[str, dict[str, Any]]:
+def row_document(obj: object) -> dict[str, Any]:
+    """The whole row as JSON, as OPS fills ``event_details``: every column, and the display name."""
     state = inspect(obj)
-    values = {}
+    document = {attr.key: to_json_value(state.dict.get(attr.key)) for attr in state.mapper.column_attrs}
+    if isinstance(obj, User):
+        if "roles" in state.dict:  # never load them just for this: a status change does not read roles
+            document["roles"] = [_role_summary(role) for role in obj.roles]
+        document["display_name"] = obj.display_name
+    else:
+        document["display_name"] = f"{type(obj).__name__}#{document.get('id')}"
+    return document
+
+
+def _new_row_changes(obj: object) -> dict[str, dict[str, Any]]:
+    """OPS's shape for an insert: ``{"new": value}`` for every column given a value."""
+    state = inspect(obj)
+    changes = {}
     for attr in state.mapper.column_attrs:
         value = to_json_value(state.dict.get(attr.key))
-        values[attr.key] = {"old": None, "new": value} if as_new else {"old": value, "new": None}
-    if isinstance(obj, User):
-        names = sorted(r.name for r in obj.roles)
-        values["roles"] = {"old": None, "new": names} if as_new else {"old": names, "new": None}
-    return values
+        if value is not None and value != "":
+            changes[attr.key] = {"new": value}
+    if isinstance(obj, User) and obj.roles:
+        changes["roles"] = {"collection_of": "Role", "added": [_role_summary(role) for role in obj.roles]}
+    return changes
 
 
-def _row_key(obj: object) -> str:
+def row_key(obj: object) -> str:
+    """OPS's ``row_key``: the primary key values joined with ``|``."""
     # New rows have no identity key yet in after_flush, but their primary key is set.
     state = inspect(obj)
-    return ",".join(str(part) for part in state.mapper.primary_key_from_instance(obj))
+    return "|".join(str(part) for part in state.mapper.primary_key_from_instance(obj))
 
 
 @event.listens_for(Session, "before_flush")
@@ -169,9 +190,9 @@ def _write_history(session: Session, flush_context: UOWTransaction) -> None:
             {
                 "event_type": kind,
                 "class_name": type(obj).__name__,
-                "row_key": _row_key(obj),
+                "row_key": row_key(obj),
                 "changes": changes,
-                "event_details": {"table": obj.__tablename__},  # type: ignore[attr-defined]
+                "event_details": row_document(obj),
                 "created_by": actor_id,
                 "updated_by": actor_id,
                 "created_on": now,
@@ -181,12 +202,12 @@ def _write_history(session: Session, flush_context: UOWTransaction) -> None:
 
     for obj in session.new:
         if _is_audited(obj):
-            add(obj, OpsDBHistoryType.NEW, _row_values(obj, as_new=True))
+            add(obj, OpsDBHistoryType.NEW, _new_row_changes(obj))
     for obj, changes in session.info.pop(_UPDATES_KEY, []):
         add(obj, OpsDBHistoryType.UPDATED, changes)
     for obj in session.deleted:
         if _is_audited(obj):
-            add(obj, OpsDBHistoryType.DELETED, _row_values(obj, as_new=False))
+            add(obj, OpsDBHistoryType.DELETED, {})
 
     if rows:
         session.connection().execute(insert(OpsDBHistory.__table__), rows)

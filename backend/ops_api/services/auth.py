@@ -140,7 +140,11 @@ def log_in(
         if failure is None:
             assert user is not None
             user_session = UserSession(
-                user_id=user.id, is_active=True, ip_address=ip_address, last_active_at=utcnow()
+                user_id=user.id,
+                is_active=True,
+                # OPS's column is NOT NULL: a caller that cannot tell the address says so.
+                ip_address=ip_address or "unknown",
+                last_active_at=utcnow(),
             )
             session.add(user_session)
             session.flush()

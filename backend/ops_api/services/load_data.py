@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ops_api.clock import ensure_utc
+from ops_api.sql import qualified, schema_of
 
 DAY = timedelta(days=1)
 RULE_DAYS = 60
@@ -48,7 +49,13 @@ MEAN_DAYS_BETWEEN_SESSIONS = 9.0
 LOAD_TABLES = ("ops_db_history", "ops_event", "user_session", "user_role", "role", "ops_user")
 _BATCH = 50_000
 
-USER_COLUMNS = ("id", "oidc_id", "email", "first_name", "last_name", "status", "reactivated_on", "created_on", "updated_on")
+USER_COLUMNS = (
+    "id", "oidc_id", "email", "first_name", "last_name", "status", "last_active_at", "reactivated_on", "created_on",
+    "updated_on",
+)
+# The triggers that record activity on ops_user: off while sessions are bulk
+# loaded (the loader writes ops_user.last_active_at itself), on again after.
+ACTIVITY_TRIGGER = "user_session_records_activity"
 
 
 class LoadError(Exception):
@@ -128,11 +135,18 @@ def _rule_is_due(user: _PlannedUser) -> bool:
 def _user_rows(planned: list[_PlannedUser], *, now: datetime, seed: int) -> Iterator[tuple[Any, ...]]:
     rng = random.Random(seed * 7919 + 1)
     for number, user in enumerate(planned, start=1):
-        created = now - timedelta(days=user.created_days)
-        reactivated = None if user.reactivated_days is None else now - timedelta(days=user.reactivated_days)
+        created = _naive(now - timedelta(days=user.created_days))
+        reactivated = None if user.reactivated_days is None else _naive(now - timedelta(days=user.reactivated_days))
+        # Session k = 0 is the user's latest activity: what the triggers would have recorded.
+        latest = None if user.latest_days is None else _naive(now - timedelta(days=user.latest_days))
         oidc_id = uuid.UUID(int=rng.getrandbits(128), version=4)
         yield (number, oidc_id, f"load.user{number}@example.gov", "Load", f"User{number}", user.status,
-               reactivated, created, reactivated or created)
+               latest, reactivated, created, reactivated or created)
+
+
+def _naive(value: datetime) -> datetime:
+    """OPS's timestamps are without time zone, holding UTC."""
+    return value.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def _plan_rows(planned: list[_PlannedUser], *, now: datetime) -> Iterator[tuple[Any, ...]]:
@@ -141,7 +155,7 @@ def _plan_rows(planned: list[_PlannedUser], *, now: datetime) -> Iterator[tuple[
         if user.latest_days is None:
             continue
         is_open = user.status == "ACTIVE" and user.latest_days < 1
-        yield (user_id, now - timedelta(days=user.latest_days), now - timedelta(days=user.created_days), is_open)
+        yield (user_id, _naive(now - timedelta(days=user.latest_days)), _naive(now - timedelta(days=user.created_days)), is_open)
 
 
 # Sessions are made set-based from load_plan: session k = 0 is the user's latest
@@ -154,8 +168,8 @@ _JITTER = "(((CAST(p.user_id AS BIGINT) * 2654435761 + k.n * 40503 + :seed * 97)
 _MINUTES = "(1 + ((CAST(p.user_id AS BIGINT) * 40503 + k.n * 2654435761 + :seed) % 240))"
 
 _SESSIONS_POSTGRESQL = f"""
-INSERT INTO user_session (user_id, is_active, ip_address, last_active_at, created_on, updated_on)
-SELECT user_id, is_active, ip_address, last_active_at, last_active_at - make_interval(mins => minutes), last_active_at
+INSERT INTO {{user_session}} (user_id, is_active, ip_address, access_token, refresh_token, last_active_at, created_on, updated_on)
+SELECT user_id, is_active, ip_address, '', '', last_active_at, last_active_at - make_interval(mins => minutes), last_active_at
 FROM (
     SELECT p.user_id,
            (k.n = 0 AND p.is_open) AS is_active,
@@ -171,8 +185,8 @@ ORDER BY last_active_at
 
 _SESSIONS_SQLITE = f"""
 WITH RECURSIVE k(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM k WHERE n < :per_user - 1)
-INSERT INTO user_session (user_id, is_active, ip_address, last_active_at, created_on, updated_on)
-SELECT user_id, is_active, ip_address, last_active_at,
+INSERT INTO user_session (user_id, is_active, ip_address, access_token, refresh_token, last_active_at, created_on, updated_on)
+SELECT user_id, is_active, ip_address, '', '', last_active_at,
        strftime('%Y-%m-%d %H:%M:%f', julianday(last_active_at) - minutes / 1440.0) || '000', last_active_at
 FROM (
     SELECT p.user_id,
@@ -213,12 +227,13 @@ def load(
     engine = bind.engine if isinstance(bind, Connection) else bind
     planned = plan_users(users, seed=seed, due=due)
     with engine.begin() as connection:
-        existing = connection.execute(sa.text("SELECT count(*) FROM ops_user")).scalar_one()
+        existing = connection.execute(sa.text(f"SELECT count(*) FROM {qualified(connection, 'ops_user')}")).scalar_one()
         if existing and not replace:
             raise LoadError(f"ops_user already holds {existing} rows; load into an empty database, or replace its rows")
         if connection.dialect.name == "postgresql":
             if existing or replace:
-                connection.execute(sa.text(f"TRUNCATE {', '.join(LOAD_TABLES)} RESTART IDENTITY CASCADE"))
+                tables = ", ".join(qualified(connection, table) for table in LOAD_TABLES)
+                connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
             _copy_postgresql(connection, planned, per_user=sessions_per_user, now=now, seed=seed)
         else:
             if existing or replace:
@@ -246,41 +261,45 @@ def analyze(engine: Engine) -> None:
         if connection.dialect.name == "postgresql":
             connection = connection.execution_options(isolation_level="AUTOCOMMIT")
             for table in ("ops_user", "user_session"):
-                connection.execute(sa.text(f"VACUUM ANALYZE {table}"))
+                connection.execute(sa.text(f"VACUUM ANALYZE {qualified(connection, table)}"))
         else:
             connection.execute(sa.text("ANALYZE"))
             connection.commit()
 
 
 def _copy_postgresql(connection: Connection, planned: list[_PlannedUser], *, per_user: int, now: datetime, seed: int) -> None:
+    users, sessions = qualified(connection, "ops_user"), qualified(connection, "user_session")
     cursor = connection.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY ops_user ({', '.join(USER_COLUMNS)}) FROM STDIN") as copy:
+    with cursor.copy(f"COPY {users} ({', '.join(USER_COLUMNS)}) FROM STDIN") as copy:
         for row in _user_rows(planned, now=now, seed=seed):
             copy.write_row(row)
-    cursor.execute("CREATE TEMP TABLE load_plan (user_id int, latest_at timestamptz, created_on timestamptz, is_open boolean) ON COMMIT DROP")
+    cursor.execute("CREATE TEMP TABLE load_plan (user_id int, latest_at timestamp, created_on timestamp, is_open boolean) ON COMMIT DROP")
     with cursor.copy("COPY load_plan FROM STDIN") as copy:
         for row in _plan_rows(planned, now=now):
             copy.write_row(row)
     if per_user:
-        with _without_secondary_structures(connection, "user_session"):
+        with _without_secondary_structures(connection, sessions):
             connection.execute(sa.text("SET LOCAL work_mem = '256MB'"))
             connection.execute(
-                sa.text(_SESSIONS_POSTGRESQL), {"seed": seed, "per_user": per_user, "gap": MEAN_DAYS_BETWEEN_SESSIONS}
+                sa.text(_SESSIONS_POSTGRESQL.format(user_session=sessions)),
+                {"seed": seed, "per_user": per_user, "gap": MEAN_DAYS_BETWEEN_SESSIONS},
             )
-    # User ids were given explicitly: move the sequences past the rows.
-    for table in ("ops_user", "user_session"):
-        cursor.execute(
-            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce(max(id), 0) + 1, false) FROM {table}"
-        )
+    # Ids were given explicitly: move the sequences past the rows. OPS's user
+    # id sequence belongs to no column, so it is named, not looked up.
+    schema = schema_of(connection)
+    cursor.execute(f"SELECT setval('\"{schema}\".ops_user_id_seq', coalesce(max(id), 0) + 1, false) FROM {users}")
+    cursor.execute(f"SELECT setval(pg_get_serial_sequence('{sessions}', 'id'), coalesce(max(id), 0) + 1, false) FROM {sessions}")
 
 
 @contextlib.contextmanager
 def _without_secondary_structures(connection: Connection, table: str) -> Iterator[None]:
-    """Drop the table's foreign keys and secondary indexes, then make them again in one pass each.
+    """Drop the table's foreign keys and secondary indexes, and switch off its activity trigger; restore all after.
 
     A foreign key checked row by row costs a trigger call per row and per
     constraint; validating it once afterwards is a single join. The same goes
-    for building an index once rather than growing it a row at a time.
+    for building an index once rather than growing it a row at a time. The
+    activity trigger would update ops_user once per session; the loader has
+    written each user's latest activity already.
     """
     constraints = connection.execute(
         sa.text(
@@ -297,11 +316,14 @@ def _without_secondary_structures(connection: Connection, table: str) -> Iterato
         ),
         {"table": table},
     ).all()
+    schema = schema_of(connection)
     for name, _ in constraints:
         connection.execute(sa.text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
     for name, _ in indexes:
-        connection.execute(sa.text(f'DROP INDEX "{name}"'))
+        connection.execute(sa.text(f'DROP INDEX "{schema}"."{name}"'))
+    connection.execute(sa.text(f"ALTER TABLE {table} DISABLE TRIGGER {ACTIVITY_TRIGGER}"))
     yield
+    connection.execute(sa.text(f"ALTER TABLE {table} ENABLE TRIGGER {ACTIVITY_TRIGGER}"))
     connection.execute(sa.text("SET LOCAL maintenance_work_mem = '256MB'"))
     for _, definition in indexes:
         connection.execute(sa.text(definition))
@@ -311,7 +333,9 @@ def _without_secondary_structures(connection: Connection, table: str) -> Iterato
 
 def _sqlite_time(value: datetime | None) -> str | None:
     # The text form SQLAlchemy's SQLite DateTime writes (naive UTC, microseconds).
-    return None if value is None else value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value is None:
+        return None
+    return (_naive(value) if value.tzinfo else value).isoformat(" ", "microseconds")
 
 
 def _insert_sqlite(connection: Connection, planned: list[_PlannedUser], *, per_user: int, now: datetime, seed: int) -> None:
@@ -331,7 +355,10 @@ def _insert_sqlite(connection: Connection, planned: list[_PlannedUser], *, per_u
     for batch in batches(_user_rows(planned, now=now, seed=seed)):
         cursor.executemany(
             users_sql,
-            [(i, o.hex, e, f, l, s, _sqlite_time(r), _sqlite_time(c), _sqlite_time(u)) for i, o, e, f, l, s, r, c, u in batch],
+            [
+                (i, o.hex, e, f, l, s, _sqlite_time(a), _sqlite_time(r), _sqlite_time(c), _sqlite_time(u))
+                for i, o, e, f, l, s, a, r, c, u in batch
+            ],
         )
     cursor.execute("CREATE TEMP TABLE load_plan (user_id INTEGER, latest_at TEXT, created_on TEXT, is_open INTEGER)")
     for batch in batches(_plan_rows(planned, now=now)):
@@ -340,13 +367,16 @@ def _insert_sqlite(connection: Connection, planned: list[_PlannedUser], *, per_u
             [(u, _sqlite_time(t), _sqlite_time(c), int(o)) for u, t, c, o in batch],
         )
     if per_user:
-        # Build the secondary indexes once, after the rows are in.
-        indexes = cursor.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'user_session' AND sql IS NOT NULL"
+        # Build the secondary indexes once, after the rows are in; the
+        # activity triggers stay off meanwhile (ops_user.last_active_at is
+        # written above).
+        structures = cursor.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE type IN ('index', 'trigger') AND tbl_name = 'user_session'"
+            " AND sql IS NOT NULL"
         ).fetchall()
-        for name, _ in indexes:
-            cursor.execute(f'DROP INDEX "{name}"')
+        for kind, name, _ in structures:
+            cursor.execute(f'DROP {kind.upper()} "{name}"')
         cursor.execute(_SESSIONS_SQLITE, {"seed": seed, "per_user": per_user, "gap": MEAN_DAYS_BETWEEN_SESSIONS})
-        for _, definition in indexes:
+        for _, _, definition in structures:
             cursor.execute(definition)
     cursor.execute("DROP TABLE load_plan")

@@ -404,7 +404,7 @@ class NotificationService:
             select(User.id, User.email, User.first_name, User.last_name)
             .join(user_role, user_role.c.user_id == User.id)
             .join(Role, Role.id == user_role.c.role_id)
-            .where(Role.name == RoleName.USER_ADMIN.value, User.status == UserStatus.ACTIVE, User.email.is_not(None))
+            .where(Role.name == RoleName.USER_ADMIN.value, User.status == UserStatus.ACTIVE, User.email != "")
             .order_by(User.id)
         )
         return [Person(row.id, row.email, row.first_name, row.last_name, UserStatus.ACTIVE) for row in rows]

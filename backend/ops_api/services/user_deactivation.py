@@ -39,13 +39,16 @@ from sqlalchemy.orm import Session, lazyload
 
 from ops_api.clock import ensure_utc, utcnow
 from ops_api.models import User, UserSession, UserStatus
+from ops_api.models.users import activity_watermark
 from ops_api.services.users import (
     SYSTEM_ADMIN_OIDC_ID,
+    NotAuthorizedError,
+    can_administer_users,
     deactivate_user,
     get_or_create_system_admin,
-    select_user_for_update,
+    lock_for_status_change,
 )
-from ops_api.sql import greatest, least
+from ops_api.sql import latest_of, schema_of
 
 logger = logging.getLogger(__name__)
 
@@ -58,17 +61,15 @@ LATEST_AS_OF = datetime(9000, 1, 1, tzinfo=timezone.utc)
 # Clocks of different hosts disagree a little: activity this far ahead of the
 # job's clock is left alone (it counts as now); beyond it, it is bad data.
 FUTURE_ACTIVITY_ALLOWANCE = timedelta(minutes=5)
-# How long a run waits for another transaction's lock on a user before that
-# user fails (and the run goes on with the others).
-USER_LOCK_WAIT = "5s"
 # Users per statement when the admin UI asks about many at once (PostgreSQL
 # takes at most 65,535 parameters in one statement).
 IDS_PER_STATEMENT = 10_000
 DEFAULT_MAX_DISABLE = 50
-# The PostgreSQL advisory lock that keeps runs from overlapping: one per schema,
-# so separate OPS schemas (or test runs) on one server never block each other.
+# The PostgreSQL advisory lock that keeps runs from overlapping: one per schema
+# that holds OPS's tables (whatever the connection's search_path), so separate
+# OPS schemas (or test runs) on one server never block each other.
 RUN_LOCK_NAMESPACE = 20_260_026
-RUN_LOCK_ARGUMENTS = "(:namespace, hashtext(current_schema()))"
+RUN_LOCK_ARGUMENTS = "(:namespace, hashtext(:schema))"
 
 
 class RunOutcome(enum.Enum):
@@ -98,15 +99,16 @@ class InactiveUser:
 class Inactivity:
     """Where a user stands against the rule, as the admin UI shows it."""
 
-    last_seen: datetime
-    days_inactive: int
+    # None only for a user with no date at all (then days_inactive is None too).
+    last_seen: datetime | None
+    days_inactive: int | None
     # When the job will disable the user if nothing changes; None for users it
     # never disables (excluded, or not ACTIVE). In the past: at the next run.
     disable_due: datetime | None
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "last_seen": self.last_seen.isoformat(),
+            "last_seen": self.last_seen.isoformat() if self.last_seen else None,
             "days_inactive": self.days_inactive,
             "disable_due": self.disable_due.isoformat() if self.disable_due else None,
         }
@@ -219,7 +221,9 @@ class UserDeactivationService:
         now = self.clock()
         as_of = now if as_of is None else check_as_of(as_of)
         rows = self.session.execute(self._inactive_users_query(as_of=as_of, now=now)).all()
-        return [_inactive_user(row, as_of) for row in rows]
+        found = [_inactive_user(row, as_of, now) for row in rows]
+        # Activity stamped after now counts as now, which can reorder a few rows.
+        return sorted(found, key=lambda user: (user.last_seen, user.user_id))
 
     def find_users_due_within(self, within: timedelta, *, now: datetime | None = None) -> list[InactiveUser]:
         """ACTIVE, non-excluded users not due yet whose disable_due falls within ``within`` of now.
@@ -235,17 +239,21 @@ class UserDeactivationService:
         query = self._inactive_users_query(as_of=now + within, now=now)
         last_seen = query.selected_columns.last_seen
         rows = self.session.execute(query.where(last_seen > now - self.threshold)).all()
-        return [_inactive_user(row, now) for row in rows]
+        return sorted((_inactive_user(row, now) for row in rows), key=lambda user: (user.last_seen, user.user_id))
 
-    def last_seen_of(self, user_ids: Iterable[int], *, now: datetime | None = None) -> dict[int, datetime]:
-        """``last_seen`` for the given users, as the rule computes it (one statement per 10,000 users)."""
+    def last_seen_of(self, user_ids: Iterable[int], *, now: datetime | None = None) -> dict[int, datetime | None]:
+        """``last_seen`` for the given users, as the rule computes it (one statement per 10,000 users).
+
+        None for a user with no date at all (no activity, reactivation or creation date).
+        """
         now = self.clock() if now is None else now
         ids = list(user_ids)
-        last_seen = self._last_seen_expression(now)
-        seen: dict[int, datetime] = {}
+        last_seen = self._last_seen_expression()
+        seen: dict[int, datetime | None] = {}
         for start in range(0, len(ids), IDS_PER_STATEMENT):
             batch = ids[start : start + IDS_PER_STATEMENT]
-            seen.update((user_id, at) for user_id, at in self.session.execute(select(User.id, last_seen).where(User.id.in_(batch))))
+            rows = self.session.execute(select(User.id, last_seen).where(User.id.in_(batch)))
+            seen.update((user_id, _not_after(at, now)) for user_id, at in rows)
         return seen
 
     def inactivity_of(self, users: Iterable[User], *, now: datetime | None = None) -> dict[int, Inactivity]:
@@ -255,76 +263,71 @@ class UserDeactivationService:
         seen = self.last_seen_of([user.id for user in users], now=now)
         result = {}
         for user in users:
+            last_seen = seen[user.id]
             subject = user.status is UserStatus.ACTIVE and user.oidc_id not in self.excluded_oidc_ids
             result[user.id] = Inactivity(
-                last_seen=seen[user.id],
-                days_inactive=(now - seen[user.id]).days,
-                disable_due=seen[user.id] + self.threshold if subject else None,
+                last_seen=last_seen,
+                days_inactive=(now - last_seen).days if last_seen is not None else None,
+                disable_due=last_seen + self.threshold if subject and last_seen is not None else None,
             )
         return result
 
-    def _last_seen_expression(self, now: datetime) -> Any:
-        latest_activity = (
+    def _last_seen_expression(self) -> Any:
+        """The rule's ``last_seen`` before the clamp to now: every date the database holds for the user.
+
+        ops_user's own dates (the activity column the triggers keep, the
+        reactivation, the creation) and the latest activity of any session
+        still present. Deleting sessions cannot lower it: the column keeps
+        what they recorded.
+        """
+        latest_session = (
             select(func.max(UserSession.last_active_at))
             .where(UserSession.user_id == User.id)
             .correlate(User)
             .scalar_subquery()
         )
-        window_start = func.coalesce(User.reactivated_on, User.created_on)
-        return least(
-            greatest(User.created_on, window_start, func.coalesce(latest_activity, User.created_on)),
-            now,
-        ).label("last_seen")
+        return latest_of(activity_watermark(), latest_session)
 
     def _inactive_users_query(self, *, as_of: datetime, now: datetime) -> Select[Any]:
         cutoff = as_of - self.threshold
-        last_seen = self._last_seen_expression(now)
-        query = select(User.id, User.email, last_seen).where(User.status == UserStatus.ACTIVE)
+        last_seen = self._last_seen_expression()
+        query = select(User.id, User.email, last_seen.label("last_seen")).where(User.status == UserStatus.ACTIVE)
         if cutoff < now:
-            # Every input to last_seen must be at or before the cutoff. Spelled
-            # out column by column so the planner can use the indexes: the
-            # anti-join probes user_session by (user_id, last_active_at), or
-            # (PostgreSQL) hashes the users seen after the cutoff, read from
-            # the index on (last_active_at, user_id). The subquery selects an
-            # indexed column so that SQLite's probe is index-only too.
-            recent_activity = (
-                select(UserSession.user_id)
-                .where(UserSession.user_id == User.id, UserSession.last_active_at > cutoff)
-                .exists()
-            )
-            query = query.where(
-                User.created_on <= cutoff,
-                or_(User.reactivated_on.is_(None), User.reactivated_on <= cutoff),
-                ~recent_activity,
-            )
-        # else: a preview so far ahead that even activity at "now" is too old:
-        # every ACTIVE, non-excluded user qualifies.
+            # First the range "watermark at or before the cutoff" of the index
+            # on (status, watermark): empty when nobody is due, so the hourly
+            # run costs next to nothing however many users there are. Then the
+            # whole rule, sessions included, for the few rows in that range.
+            query = query.where(activity_watermark() <= cutoff, last_seen <= cutoff)
+        else:
+            # A preview so far ahead that even activity at "now" is too old:
+            # every ACTIVE user with any date qualifies.
+            query = query.where(activity_watermark().is_not(None))
         if self.excluded_oidc_ids:
-            # Last, so SQLite tests the few excluded ids only on rows that passed the rest.
+            # Last, so the few excluded ids are tested only on rows that passed the rest.
             query = query.where(
                 or_(User.oidc_id.is_(None), User.oidc_id.not_in(sorted(self.excluded_oidc_ids)))
             )
         return query.order_by(last_seen.asc(), User.id.asc())
 
-    def users_with_future_activity(self, *, now: datetime | None = None) -> list[tuple[int, str | None, datetime]]:
-        """ACTIVE users with a last_active_at later than now: bad data that the rule treats as now.
+    def undatable_users(self) -> list[int]:
+        """ACTIVE users with no date at all: the rule cannot measure them, so the job names them instead."""
+        return list(
+            self.session.scalars(
+                select(User.id).where(User.status == UserStatus.ACTIVE, activity_watermark().is_(None)).order_by(User.id)
+            )
+        )
 
-        The users are found through user_session's (last_active_at, user_id)
+    def users_with_future_activity(self, *, now: datetime | None = None) -> list[tuple[int, str | None, datetime]]:
+        """ACTIVE users whose recorded activity lies after now: bad data that the rule treats as now.
+
+        Read from ops_user's activity column through the (status, watermark)
         index: the range after now is empty or tiny, so this costs next to
-        nothing each hour. (An IN list rather than a join or GROUP BY, which
-        would let SQLite prefer walking a whole index in user order.)
+        nothing each hour.
         """
         now = self.clock() if now is None else now
-        future_users = select(UserSession.user_id).where(UserSession.last_active_at > now)
-        latest = (
-            select(func.max(UserSession.last_active_at))
-            .where(UserSession.user_id == User.id)
-            .correlate(User)
-            .scalar_subquery()
-        )
         rows = self.session.execute(
-            select(User.id, User.email, latest)
-            .where(User.status == UserStatus.ACTIVE, User.id.in_(future_users))
+            select(User.id, User.email, User.last_active_at)
+            .where(User.status == UserStatus.ACTIVE, activity_watermark() > now, User.last_active_at > now)
             .order_by(User.id)
         )
         return [(user_id, email, latest) for user_id, email, latest in rows]
@@ -337,35 +340,54 @@ class UserDeactivationService:
         The rule counts such activity as now, but if it stayed in the future it
         would count as now again at every run and keep the account safe until
         real time caught up, perhaps for years. Pinned to the moment the job
-        first saw it, it exempts the account for one window at most. The
-        original values are logged, so the correction is on record.
+        first saw it, it exempts the account for one window at most. Sessions
+        are corrected first and the user's activity column second (the lock
+        order of every writer); the original values are logged, so the
+        correction is on record.
         """
         limit = now + FUTURE_ACTIVITY_ALLOWANCE
-        rows = self.session.execute(
-            select(UserSession.id, UserSession.user_id, UserSession.last_active_at).where(UserSession.last_active_at > limit)
+        # Any status: a reactivated account would otherwise bring its future stamp back.
+        users = self.session.execute(
+            select(User.id, User.last_active_at).where(
+                User.status.in_(list(UserStatus)), activity_watermark() > limit, User.last_active_at > limit
+            )
         ).all()
-        for session_id, user_id, recorded in rows:
+        if not users:
+            self.session.commit()
+            return
+        user_ids = [user_id for user_id, _ in users]
+        sessions = self.session.execute(
+            select(UserSession.id, UserSession.user_id, UserSession.last_active_at).where(
+                UserSession.user_id.in_(user_ids), UserSession.last_active_at > limit
+            )
+        ).all()
+        for user_id, recorded in users:
             logger.warning(
-                "session %s of user %s: last_active_at %s lies in the future; set to %s",
-                session_id,
+                "user %s: last activity %s lies in the future; set to %s",
                 user_id,
                 recorded.isoformat(),
                 now.isoformat(),
                 extra={
                     "event": "future_activity_pinned",
-                    "session_id": session_id,
                     "user_id": user_id,
+                    "session_ids": [row.id for row in sessions if row.user_id == user_id],
                     "recorded_last_active_at": recorded.isoformat(),
                     "pinned_to": now.isoformat(),
                 },
             )
-        if rows:
+        if sessions:
             self.session.execute(
                 update(UserSession)
-                .where(UserSession.id.in_([row.id for row in rows]), UserSession.last_active_at > limit)
+                .where(UserSession.id.in_([row.id for row in sessions]), UserSession.last_active_at > limit)
                 .values(last_active_at=now)
                 .execution_options(synchronize_session=False)
             )
+        self.session.execute(
+            update(User)
+            .where(User.id.in_(user_ids), User.last_active_at > limit)
+            .values(last_active_at=now)
+            .execution_options(synchronize_session=False)
+        )
         self.session.commit()
 
     def disable_inactive_users(
@@ -421,6 +443,13 @@ class UserDeactivationService:
             )
         if future and not report.dry_run:
             self._pin_future_activity(now)
+        undatable = self.undatable_users()
+        if undatable:
+            logger.warning(
+                "%s ACTIVE users have no activity, reactivation or creation date; the rule cannot measure them",
+                len(undatable),
+                extra={"event": "undatable_users", "user_ids": undatable[:100], "count": len(undatable)},
+            )
         report.candidates = self.find_inactive_users(report.as_of if report.dry_run else None)
         self.session.rollback()  # end the read; each user gets a transaction of its own
 
@@ -436,7 +465,7 @@ class UserDeactivationService:
         if report.dry_run or not report.candidates:
             return
 
-        actor_id = self._system_admin_id()
+        actor = self._acting_system_admin()
         for candidate in report.candidates:
             if should_stop():
                 processed = len(report.disabled) + len(report.failed) + len(report.no_longer_due)
@@ -444,7 +473,7 @@ class UserDeactivationService:
                 report.skipped_reason = f"stopped early: {processed} of {due} due users processed"
                 break
             try:
-                done = self._disable_one(candidate.user_id, actor_id=actor_id)
+                done = self._disable_one(candidate.user_id, actor=actor)
                 self.session.commit()
             except Exception as exc:  # one user's failure must not stop the others
                 self.session.rollback()
@@ -468,42 +497,63 @@ class UserDeactivationService:
                     extra={"event": "user_disabled", **done.to_dict()},
                 )
 
-    def _system_admin_id(self) -> int:
+    def _acting_system_admin(self) -> User:
+        """The System Admin as this run's actor, read once (creating it LOCKED, as OPS keeps it, if missing).
+
+        Checked here, at the start of the run: if it may not administer users
+        (it was made INACTIVE), every deactivation is refused. Kept as a
+        detached copy, so the per-user transactions do not re-read it.
+        """
         try:
-            admin_id = get_or_create_system_admin(self.session).id
+            admin = get_or_create_system_admin(self.session)
             self.session.commit()
         except IntegrityError:
             # Another run created the System Admin between our look-up and our
             # insert (its oidc_id is unique): use the one that run committed.
             self.session.rollback()
-            admin_id = get_or_create_system_admin(self.session).id
+            admin = get_or_create_system_admin(self.session)
             self.session.commit()
-        return admin_id
+        if not can_administer_users(admin):
+            raise NotAuthorizedError(f"the System Admin (user {admin.id}) is {admin.status.name} and may not act")
+        return User(id=admin.id, oidc_id=admin.oidc_id, email=admin.email, status=admin.status)
 
-    def _disable_one(self, user_id: int, *, actor_id: int) -> InactiveUser | None:
-        """Lock the user's row, check the rule again, and disable if still due. The caller commits."""
-        # Held until commit, so a concurrent run or login serialises with us
-        # and the re-check below sees what they committed. A lock held
-        # elsewhere for longer than USER_LOCK_WAIT fails this user, not the run.
-        if self.session.get_bind().dialect.name == "postgresql":
-            self.session.execute(text(f"SET LOCAL lock_timeout = '{USER_LOCK_WAIT}'"))
-        user = select_user_for_update(self.session, User.id == user_id)
+    def _disable_one(self, user_id: int, *, actor: User) -> InactiveUser | None:
+        """Lock the user (sessions first) if still due, and disable them. The caller commits.
+
+        The user's row is locked only if the rule still holds for it. Held
+        until commit, so a concurrent run, login or request serialises with
+        us: if one of them recorded activity while we waited for the lock,
+        PostgreSQL re-reads the row, whose activity column the triggers have
+        raised, and the user is no longer due. A lock held elsewhere for longer
+        than the connection's lock_timeout fails this user, not the run.
+        """
         now = self.clock()
-        still_due = self.session.execute(self._inactive_users_query(as_of=now, now=now).where(User.id == user_id)).first()
-        if user is None or still_due is None:
+        user = lock_for_status_change(self.session, user_id, *self._due_conditions(now))
+        if user is None:
             return None
-        current = _inactive_user(still_due, now)
-        # Re-read each time (the actor must still be ACTIVE), but not its roles:
-        # the System Admin's rights do not come from roles (lazy if ever asked).
-        actor = self.session.get(User, actor_id, options=[lazyload(User.roles)])
-        if actor is None:
-            raise LookupError(f"the System Admin user {actor_id} no longer exists")
+        # The locking read checked the whole rule; ops_user's own dates say when
+        # (the activity column holds the latest of every session's activity).
+        dates = [d for d in (user.last_active_at, user.reactivated_on, user.created_on) if d is not None]
+        last_seen = min(max(dates), now)
+        current = InactiveUser(user_id, user.email, last_seen, (now - last_seen).days)
         reason = (
             f"Automatically disabled: inactive for {current.days_inactive} days "
             f"(last seen {current.last_seen.isoformat()}; threshold {self.inactive_days} days)"
         )
         deactivate_user(self.session, user, actor=actor, reason=reason)
         return current
+
+    def _due_conditions(self, now: datetime) -> list[Any]:
+        """The rule at ``now`` as conditions on ops_user, sessions included (for the locking read)."""
+        cutoff = now - self.threshold
+        conditions = [
+            User.status == UserStatus.ACTIVE,
+            activity_watermark() <= cutoff,
+            self._last_seen_expression() <= cutoff,
+        ]
+        if self.excluded_oidc_ids:
+            conditions.append(or_(User.oidc_id.is_(None), User.oidc_id.not_in(sorted(self.excluded_oidc_ids))))
+        return conditions
 
     @contextlib.contextmanager
     def _run_lock(self, *, skip: bool) -> Iterator[bool]:
@@ -519,14 +569,15 @@ class UserDeactivationService:
             yield True
             return
         with engine.connect() as connection:
-            acquired = connection.execute(text(f"SELECT pg_try_advisory_lock{RUN_LOCK_ARGUMENTS}"), {"namespace": RUN_LOCK_NAMESPACE}).scalar()
+            key = {"namespace": RUN_LOCK_NAMESPACE, "schema": schema_of(engine)}
+            acquired = connection.execute(text(f"SELECT pg_try_advisory_lock{RUN_LOCK_ARGUMENTS}"), key).scalar()
             connection.commit()
             try:
                 yield bool(acquired)
             finally:
                 if acquired:
                     with contextlib.suppress(Exception):  # a dead connection has released it already
-                        connection.execute(text(f"SELECT pg_advisory_unlock{RUN_LOCK_ARGUMENTS}"), {"namespace": RUN_LOCK_NAMESPACE})
+                        connection.execute(text(f"SELECT pg_advisory_unlock{RUN_LOCK_ARGUMENTS}"), key)
                         connection.commit()
 
 
@@ -550,8 +601,14 @@ def _check_max_disable(max_disable: int) -> None:
         raise ValueError(f"max_disable must be a whole number of at least 0, got {max_disable!r}")
 
 
-def _inactive_user(row: Any, as_of: datetime) -> InactiveUser:
+def _not_after(value: datetime | None, now: datetime) -> datetime | None:
+    """Activity recorded later than now (clock skew, bad data) counts as now."""
+    return value if value is None or value <= now else now
+
+
+def _inactive_user(row: Any, as_of: datetime, now: datetime | None = None) -> InactiveUser:
     user_id, email, last_seen = row
+    last_seen = _not_after(last_seen, as_of if now is None else now)
     return InactiveUser(user_id=user_id, email=email, last_seen=last_seen, days_inactive=(as_of - last_seen).days)
 
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from ops_api.audit import acting_as
@@ -40,7 +41,11 @@ class InvalidStatusChangeError(UserAdminError):
 
 
 def get_or_create_system_admin(session: Session) -> User:
-    """Return OPS's System Admin user, creating it if missing (flushes, does not commit)."""
+    """Return OPS's System Admin user, creating it LOCKED if missing (flushes, does not commit).
+
+    OPS keeps it LOCKED so that nobody can sign in as it; its scripts (and
+    this job) still act as it.
+    """
     user = session.scalar(select(User).where(User.oidc_id == SYSTEM_ADMIN_OIDC_ID))
     if user is None:
         user = User(
@@ -48,7 +53,7 @@ def get_or_create_system_admin(session: Session) -> User:
             email=SYSTEM_ADMIN_EMAIL,
             first_name="System",
             last_name="Admin",
-            status=UserStatus.ACTIVE,
+            status=UserStatus.LOCKED,
         )
         session.add(user)
         with acting_as(session, None):
@@ -78,14 +83,71 @@ def select_user_for_update(session: Session, *conditions: Any) -> User | None:
     return session.scalars(query.execution_options(populate_existing=True)).first()
 
 
+@dataclass
+class StatusChangeLock:
+    """What a transaction holds for a change of one user's status."""
+
+    user: User
+    # The user's sessions that were active when locked (PostgreSQL), or None:
+    # read them when needed (SQLite, where the user's lock is the file's).
+    active_sessions: list[UserSession] | None
+
+
+_LOCKS_KEY = "ops_status_change_locks"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_locks(session: Session, transaction: Any) -> None:
+    # Row locks last until the outermost transaction ends, and so does this record of them.
+    if transaction.parent is None:
+        session.info.pop(_LOCKS_KEY, None)
+
+
+def _held_locks(session: Session) -> dict[int, StatusChangeLock]:
+    return session.info.setdefault(_LOCKS_KEY, {})
+
+
+def lock_for_status_change(session: Session, user_id: int, *conditions: Any) -> User | None:
+    """Lock the user's active sessions, then the user's row, for a change of status; return the user.
+
+    The order matters on PostgreSQL: activity is recorded by writing a
+    session row, whose trigger then locks the user row (session first, user
+    second). Taking the locks the other way round here would let a request
+    and a status change each wait for the other: a deadlock. SQLite locks the
+    whole file, so there only the user's row is "locked".
+
+    Extra ``conditions`` on User must hold too, else None is returned. Locks
+    already taken in this transaction are not taken again.
+    """
+    held = _held_locks(session)
+    if user_id in held:
+        return held[user_id].user
+    active_sessions = None
+    if session.get_bind().dialect.name == "postgresql":
+        active_sessions = list(
+            session.scalars(
+                select(UserSession)
+                .where(UserSession.user_id == user_id, UserSession.is_active.is_(True))
+                .order_by(UserSession.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        )
+    user = select_user_for_update(session, User.id == user_id, *conditions)
+    if user is not None:
+        held[user_id] = StatusChangeLock(user, active_sessions)
+    return user
+
+
 def is_system_admin(user: User) -> bool:
     return user.oidc_id == SYSTEM_ADMIN_OIDC_ID
 
 
 def can_administer_users(actor: User) -> bool:
-    return actor.status is UserStatus.ACTIVE and (
-        is_system_admin(actor) or RoleName.USER_ADMIN.value in actor.role_names
-    )
+    """ACTIVE user admins may; so may the System Admin, which OPS keeps LOCKED (but not INACTIVE)."""
+    if is_system_admin(actor):
+        return actor.status in (UserStatus.ACTIVE, UserStatus.LOCKED)
+    return actor.status is UserStatus.ACTIVE and RoleName.USER_ADMIN.value in actor.role_names
 
 
 def deactivate_user(session: Session, user: User, *, actor: User, reason: str) -> OpsEvent | None:
@@ -126,12 +188,13 @@ def _change_status(
     # Lock the row and read the status afresh: another admin or the job may
     # have changed it since this session loaded the user. Without this, both
     # would record the same change.
-    select_user_for_update(session, User.id == user.id)
+    lock_for_status_change(session, user.id)
     old_status = user.status
     if old_status not in _ALLOWED_FROM[new_status]:
         return None
 
-    with acting_as(session, actor):
+    # One flush for the whole change: one UPDATE per table, one batch of history rows.
+    with acting_as(session, actor), session.no_autoflush:
         user.status = new_status
         if new_status is UserStatus.ACTIVE:
             user.reactivated_on = utcnow()
@@ -168,9 +231,12 @@ def _check_allowed(user: User, new_status: UserStatus, *, actor: User, reason: s
 
 def _end_sessions(session: Session, user: User) -> None:
     # Only is_active changes: last_active_at records the user's own activity.
-    active = session.scalars(
-        select(UserSession).where(UserSession.user_id == user.id, UserSession.is_active.is_(True))
-    )
+    lock = _held_locks(session).get(user.id)
+    active = lock.active_sessions if lock is not None else None
+    if active is None:
+        active = session.scalars(
+            select(UserSession).where(UserSession.user_id == user.id, UserSession.is_active.is_(True))
+        )
     for user_session in active:
         user_session.is_active = False
 
@@ -301,6 +367,9 @@ def update_user(
     roll back: the profile part may already be flushed. Returns the events written.
     """
     require_user_admin(actor)
+    if status is not None:
+        # Sessions, then the user, before anything is written (see lock_for_status_change).
+        lock_for_status_change(session, user.id)
     events = []
     if profile:
         event = update_user_profile(session, user, actor=actor, changes=profile)
