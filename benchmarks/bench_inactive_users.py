@@ -138,7 +138,103 @@ def naive_inactive_users(session: Session, *, now: datetime, inactive_days: int 
     return sorted(due, key=lambda row: (row[2], row[0]))
 
 
+# -- the design this project replaced: the rule read from the sessions ----------
+
+LEGACY_INDEX = "bench_legacy_last_active_at_user_id"
+
+
+def legacy_session_scan_query(now: datetime, *, inactive_days: int = INACTIVE_DAYS) -> sa.Select[Any]:
+    """The hourly search as it was before ops_user carried the last activity: an anti-join on user_session.
+
+    Needs the (last_active_at, user_id) index the old schema had (see
+    ``legacy_index``); ops_user's activity column is not read.
+    """
+    cutoff = now - timedelta(days=inactive_days)
+    excluded = sorted({*DEFAULT_EXCLUDED_OIDC_IDS, SYSTEM_ADMIN_OIDC_ID})
+    recent = select(UserSession.user_id).where(UserSession.user_id == User.id, UserSession.last_active_at > cutoff).exists()
+    return select(User.id).where(
+        User.status == UserStatus.ACTIVE,
+        User.created_on <= cutoff,
+        sa.or_(User.reactivated_on.is_(None), User.reactivated_on <= cutoff),
+        ~recent,
+        sa.or_(User.oidc_id.is_(None), User.oidc_id.not_in(excluded)),
+    )
+
+
+@contextmanager
+def legacy_index(engine: sa.Engine) -> Iterator[None]:
+    """The old schema's user_session (last_active_at, user_id) index, for as long as the block runs."""
+    table = "user_session" if engine.dialect.name == "sqlite" else f'"{bench_schema()}".user_session'
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"CREATE INDEX {LEGACY_INDEX} ON {table} (last_active_at, user_id)"))
+    load_data.analyze(engine)
+    try:
+        yield
+    finally:
+        name = LEGACY_INDEX if engine.dialect.name == "sqlite" else f'"{bench_schema()}".{LEGACY_INDEX}'
+        with engine.begin() as connection:
+            connection.execute(sa.text(f"DROP INDEX {name}"))
+
+
+def activity_write_cost(engine: sa.Engine, *, writes: int, seed: int) -> dict[str, Any]:
+    """Median cost of recording one request's activity (UPDATE of a session, commit), now and as it was.
+
+    Now: the trigger raises ops_user.last_active_at. Before: no trigger, and
+    the old (last_active_at, user_id) index to maintain instead. PostgreSQL only.
+    """
+    schema = bench_schema()
+    with engine.connect() as connection:
+        ids = connection.execute(
+            select(UserSession.id).where(UserSession.is_active.is_(True)).order_by(UserSession.id).limit(5000)
+        ).scalars().all() or connection.execute(select(UserSession.id).order_by(UserSession.id).limit(5000)).scalars().all()
+    rng = __import__("random").Random(seed)
+    chosen = [rng.choice(ids) for _ in range(writes)]
+
+    def timed(at: datetime) -> list[float]:
+        seconds = []
+        with engine.connect() as connection:
+            for offset, session_id in enumerate(chosen):
+                started = time.perf_counter()
+                connection.execute(
+                    sa.update(UserSession).where(UserSession.id == session_id).values(last_active_at=at + timedelta(seconds=offset))
+                )
+                connection.commit()
+                seconds.append(time.perf_counter() - started)
+        return seconds
+
+    now = utcnow().replace(microsecond=0)
+    timed(now - timedelta(hours=2))  # warm the cache for both
+    with_trigger = timed(now - timedelta(hours=1))
+    with legacy_index(engine):
+        with engine.begin() as connection:
+            connection.execute(sa.text(f'ALTER TABLE "{schema}".user_session DISABLE TRIGGER {load_data.ACTIVITY_TRIGGER}'))
+        try:
+            before = timed(now)
+        finally:
+            with engine.begin() as connection:
+                connection.execute(sa.text(f'ALTER TABLE "{schema}".user_session ENABLE TRIGGER {load_data.ACTIVITY_TRIGGER}'))
+    now_ms, before_ms = statistics.median(with_trigger) * 1000, statistics.median(before) * 1000
+    return {
+        "writes": writes,
+        "now_median_ms": round(now_ms, 3),
+        "before_median_ms": round(before_ms, 3),
+        "ratio": round(now_ms / before_ms, 2) if before_ms else None,
+    }
+
+
 # -- databases ----------------------------------------------------------------
+
+
+def bench_schema() -> str:
+    """The schema of OPS's tables on PostgreSQL: OPS_DB_SCHEMA, as for the application."""
+    return os.environ.get("OPS_DB_SCHEMA", "ops")
+
+
+def open_engine(url: str, **options: Any) -> sa.Engine:
+    """An engine aimed, like the application's, at OPS's schema on PostgreSQL."""
+    if url.startswith("postgresql"):
+        options.setdefault("execution_options", {})["schema_translate_map"] = {None: bench_schema()}
+    return sa.create_engine(url, **options)
 
 
 def migrate(url: str) -> None:
@@ -208,7 +304,7 @@ def run_job_process(url: str, *args: str) -> dict[str, Any]:
     """
     flask = str(Path(sys.executable).with_name("flask"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPS_")}
-    env.update({"DATABASE_URL": url, "FLASK_APP": "ops_api:create_app"})
+    env.update({"DATABASE_URL": url, "FLASK_APP": "ops_api:create_app", "OPS_DB_SCHEMA": bench_schema()})
     with tempfile.TemporaryDirectory() as folder:
         rss_file = Path(folder) / "rss"
         started = time.perf_counter()
@@ -233,7 +329,12 @@ def run_job_process(url: str, *args: str) -> dict[str, Any]:
 
 def _postgresql_sql(statement: sa.Select[Any]) -> tuple[str, list[Any]]:
     """The statement as PostgreSQL text with $1, $2... and its parameter values."""
-    compiled = statement.compile(dialect=postgresql.dialect(paramstyle="pyformat"), compile_kwargs={"render_postcompile": True})
+    compiled = statement.compile(
+        dialect=postgresql.dialect(paramstyle="pyformat"),
+        compile_kwargs={"render_postcompile": True},
+        schema_translate_map={None: bench_schema()},
+        render_schema_translate=True,
+    )
     names: list[str] = []
 
     def number(match: re.Match[str]) -> str:
@@ -242,12 +343,20 @@ def _postgresql_sql(statement: sa.Select[Any]) -> tuple[str, list[Any]]:
 
     sql = re.sub(r"%\((\w+)\)s", number, str(compiled))
     values = [compiled.params[name] for name in names]
-    return sql, [v.value if isinstance(v, enum.Enum) else v for v in values]
+    return sql, [v.name if isinstance(v, enum.Enum) else v for v in values]
+
+
+def _postgresql_params(statement: sa.Select[Any]) -> list[Any]:
+    """The statement's parameter values in $n order, before enums become their names."""
+    compiled = statement.compile(dialect=postgresql.dialect(paramstyle="pyformat"), compile_kwargs={"render_postcompile": True})
+    return [compiled.params[name] for name in re.findall(r"%\((\w+)\)s", str(compiled))]
 
 
 def _postgresql_type(value: Any) -> str:
+    if isinstance(value, UserStatus):
+        return f'"{bench_schema()}".userstatus'
     if isinstance(value, datetime):
-        return "timestamptz"
+        return "timestamp"
     if isinstance(value, uuid.UUID):
         return "uuid"
     if isinstance(value, bool):
@@ -259,7 +368,13 @@ def _postgresql_type(value: Any) -> str:
 
 def explain(session: Session, statement: sa.Select[Any]) -> str:
     if session.get_bind().dialect.name == "postgresql":
-        rows = session.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS) " + str(statement.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))))
+        compiled = statement.compile(
+            session.get_bind(),
+            compile_kwargs={"literal_binds": True},
+            schema_translate_map={None: bench_schema()},
+            render_schema_translate=True,
+        )
+        rows = session.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS) " + str(compiled)))
         text = "\n".join(row[0] for row in rows)
     else:
         compiled = statement.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
@@ -278,7 +393,7 @@ def generic_vs_custom(engine: sa.Engine, statement: sa.Select[Any], *, repeat: i
         # Values are quoted client-side into EXECUTE; the server sees the same
         # parameters a prepared statement of the application would get.
         with psycopg.ClientCursor(raw) as cursor:
-            types = ", ".join(_postgresql_type(v) for v in values)
+            types = ", ".join(_postgresql_type(v) for v in _postgresql_params(statement))
             cursor.execute(f"PREPARE ops_bench_candidates ({types}) AS " + sql)
             placeholders = ", ".join(["%s"] * len(values))
             for mode in ("force_custom_plan", "force_generic_plan"):
@@ -315,9 +430,11 @@ def run_suite(
     disable_repeat: int = 3,
     job: bool = True,
     plans: bool = True,
+    baseline: bool = True,
+    activity_writes: int = 0,
 ) -> dict[str, Any]:
     """Load, then measure (a), the baseline, (c), (b) and the job process on a migrated database at ``url``."""
-    engine = sa.create_engine(url)
+    engine = open_engine(url)
     kind = engine.dialect.name
     now = utcnow().replace(microsecond=0)
     summary = load_data.load(engine, users=users, sessions_per_user=sessions_per_user, seed=seed, now=now, due=due, replace=True)
@@ -335,11 +452,13 @@ def run_suite(
             assert len(found) == summary.due, f"(a) found {len(found)} users, the loader made {summary.due} due"
             result["a_find_inactive_users"] = {**find_timing.to_dict(), "rows": len(found)}
 
-            baseline_timing, naive = measure(engine, lambda: naive_inactive_users(session, now=now), repeat=baseline_repeat)
-            equal = naive == [(u.user_id, u.email, u.last_seen) for u in found]
-            assert equal, "the naive loop and find_inactive_users disagree"
-            result["baseline_naive_loop"] = {**baseline_timing.to_dict(), "rows": len(naive), "equal_to_a": equal}
-            result["a_speedup_over_baseline"] = round(baseline_timing.median / find_timing.median, 1)
+            baseline_timing = None
+            if baseline:
+                baseline_timing, naive = measure(engine, lambda: naive_inactive_users(session, now=now), repeat=baseline_repeat)
+                equal = naive == [(u.user_id, u.email, u.last_seen) for u in found]
+                assert equal, "the naive loop and find_inactive_users disagree"
+                result["baseline_naive_loop"] = {**baseline_timing.to_dict(), "rows": len(naive), "equal_to_a": equal}
+                result["a_speedup_over_baseline"] = round(baseline_timing.median / find_timing.median, 1)
 
             if plans:
                 query = service._inactive_users_query(as_of=now, now=now)
@@ -360,7 +479,8 @@ def run_suite(
 
             c_timing, report = measure(engine, disable_run, repeat=disable_repeat, between=reset)
             assert len(report.disabled) == summary.due and not report.failed, f"(c) did not disable every due user: {len(report.disabled)} of {summary.due}, {report.failed[:3]}, {report.skipped_reason}"
-            result["c_disable_run"] = {**c_timing.to_dict(), "disabled": len(report.disabled)}
+            per_user = round(c_timing.statements / len(report.disabled), 2) if report.disabled else None
+            result["c_disable_run"] = {**c_timing.to_dict(), "disabled": len(report.disabled), "statements_per_user": per_user}
 
             if job:
                 undo_deactivations(engine, disabled)
@@ -373,10 +493,27 @@ def run_suite(
             b_timing, report = measure(engine, noop_run, repeat=repeat)
             assert report.candidates == [] and report.disabled == [], "(b) found someone due"
             result["b_noop_run"] = b_timing.to_dict()
-            result["b_speedup_over_baseline"] = round(baseline_timing.median / b_timing.median, 1)
+            if baseline_timing is not None:
+                result["b_speedup_over_baseline"] = round(baseline_timing.median / b_timing.median, 1)
             nobody_timing, nobody = measure(engine, find, repeat=repeat)
             assert nobody == []
             result["a_find_when_nobody_due"] = nobody_timing.to_dict()
+
+            # The same hourly search, nobody due, as the session-scanning design answered it.
+            with legacy_index(engine):
+                def legacy() -> list[Any]:
+                    rows = session.execute(legacy_session_scan_query(now)).all()
+                    session.rollback()
+                    return rows
+
+                legacy_timing, legacy_rows = measure(engine, legacy, repeat=repeat)
+                nobody_again, _ = measure(engine, find, repeat=repeat)
+            assert legacy_rows == []
+            result["legacy_session_scan_when_nobody_due"] = legacy_timing.to_dict()
+            result["a_find_when_nobody_due_beside_legacy"] = nobody_again.to_dict()
+            result["nobody_due_speedup_over_legacy"] = round(legacy_timing.median / nobody_again.median, 1)
+            if activity_writes and kind == "postgresql":
+                result["activity_write_cost"] = activity_write_cost(engine, writes=activity_writes, seed=seed)
 
             future_timing, _rows = measure(engine, lambda: (service.users_with_future_activity(), session.rollback())[0], repeat=repeat)
             result["users_with_future_activity"] = future_timing.to_dict()
@@ -417,6 +554,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-repeat", type=int, default=3, help="runs of the naive loop [%(default)s]")
     parser.add_argument("--disable-repeat", type=int, default=3, help="runs of (c) [%(default)s]")
     parser.add_argument("--no-job", action="store_true", help="skip the `flask disable-inactive-users` processes")
+    parser.add_argument("--baseline-max", type=int, default=100_000, help="skip the naive loop above this many users [%(default)s]")
+    parser.add_argument("--activity-writes", type=int, default=2000, help="session updates timed for the activity cost (PostgreSQL) [%(default)s]")
     parser.add_argument("--json", dest="json_path", default=None, help="also write the full report here")
     args = parser.parse_args(argv)
 
@@ -431,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_suite(
                     url, users=size, sessions_per_user=args.sessions_per_user, due=min(args.due, size // 10), seed=args.seed,
                     repeat=args.repeat, baseline_repeat=args.baseline_repeat, disable_repeat=args.disable_repeat,
-                    job=not args.no_job,
+                    job=not args.no_job, baseline=size <= args.baseline_max, activity_writes=args.activity_writes,
                 )
                 report["results"].append(result)
                 print(summary_line(result), file=sys.stderr, flush=True)
@@ -456,28 +595,38 @@ def postgresql_connection_info(url: str) -> Iterator[str | None]:
 
 
 def summary_line(r: dict[str, Any]) -> str:
+    base = r.get("baseline_naive_loop", {}).get("median_s")
+    legacy = r["legacy_session_scan_when_nobody_due"]["median_s"]
     return (
-        f"  (a) {r['a_find_inactive_users']['median_s']:.4f}s  baseline {r['baseline_naive_loop']['median_s']:.2f}s "
-        f"(x{r['a_speedup_over_baseline']})  (b) {r['b_noop_run']['median_s']:.4f}s  (c) {r['c_disable_run']['median_s']:.2f}s"
+        f"  (a) {r['a_find_inactive_users']['median_s']:.4f}s  baseline {base}s  (b) {r['b_noop_run']['median_s']:.4f}s"
+        f"  nobody due {r['a_find_when_nobody_due_beside_legacy']['median_s']:.4f}s vs legacy {legacy:.4f}s"
+        f" (x{r['nobody_due_speedup_over_legacy']})  (c) {r['c_disable_run']['median_s']:.2f}s"
+        f" ({r['c_disable_run']['statements_per_user']} stmts/user)  activity {r.get('activity_write_cost', {})}"
     )
 
 
 def render_table(report: dict[str, Any]) -> str:
     header = (
         "| database | users | sessions | (a) find s | (a) stmts | baseline s | (a) x | (b) no-op s | (b) stmts | (b) x "
-        "| (c) disable s | (c) rows | job RSS MB (c / b) | generic/custom |"
+        "| nobody due: search s | legacy scan s | x | (c) disable s | (c) rows | stmts/user | activity write ms now / before "
+        "| job RSS MB (c / b) | generic/custom |"
     )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for r in report["results"]:
-        a, b, c, base = r["a_find_inactive_users"], r["b_noop_run"], r["c_disable_run"], r["baseline_naive_loop"]
+        a, b, c = r["a_find_inactive_users"], r["b_noop_run"], r["c_disable_run"]
+        base = r.get("baseline_naive_loop", {"median_s": float("nan")})
+        nobody, legacy = r["a_find_when_nobody_due_beside_legacy"], r["legacy_session_scan_when_nobody_due"]
+        cost = r.get("activity_write_cost")
+        activity = f"{cost['now_median_ms']} / {cost['before_median_ms']}" if cost else "-"
         rss = "/".join(
             str(r.get(k, {}).get("peak_rss_mb", "-")) for k in ("job_process_disable", "job_process_noop")
         )
         gvc = r.get("generic_vs_custom", {}).get("generic_over_custom", "-")
         lines.append(
             f"| {r['database']} | {r['users']:,} | {r['sessions']:,} | {a['median_s']:.4f} | {a['statements']} | {base['median_s']:.2f} "
-            f"| {r['a_speedup_over_baseline']} | {b['median_s']:.4f} | {b['statements']} | {r['b_speedup_over_baseline']} "
-            f"| {c['median_s']:.2f} | {c['disabled']} | {rss} | {gvc} |"
+            f"| {r.get('a_speedup_over_baseline', '-')} | {b['median_s']:.4f} | {b['statements']} | {r.get('b_speedup_over_baseline', '-')} "
+            f"| {nobody['median_s']:.4f} | {legacy['median_s']:.4f} | {r['nobody_due_speedup_over_legacy']} "
+            f"| {c['median_s']:.2f} | {c['disabled']} | {c['statements_per_user']} | {activity} | {rss} | {gvc} |"
         )
     return "\n".join(lines)
 

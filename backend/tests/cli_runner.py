@@ -15,6 +15,8 @@ FLASK = str(Path(sys.executable).with_name("flask"))
 def flask_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPS_") and k != "FLASK_APP"}
     env["DATABASE_URL"] = database_url
+    if "OPS_DB_SCHEMA" in os.environ:  # the test's own schema (see conftest)
+        env["OPS_DB_SCHEMA"] = os.environ["OPS_DB_SCHEMA"]
     env.update(extra)
     return env
 

@@ -1,9 +1,12 @@
 """Fixtures: every data test runs once on SQLite and once on PostgreSQL.
 
 PostgreSQL comes from TEST_DATABASE_URL (default: the local server's ``test``
-database). The run creates a schema of its own there, migrates it once, empties
-it after every test and drops it at the end, so tests are isolated from each
-other and from anything else in that database. If no PostgreSQL answers, its
+database). The run creates a schema of its own there and names it in
+OPS_DB_SCHEMA, as a deployment names OPS's ``ops`` schema; the connection's
+search_path never finds it, so every statement must name the schema itself.
+The run migrates that schema once, empties it after every test and drops it at
+the end, so tests are isolated from each other and from anything else in that
+database. If no PostgreSQL answers, its
 tests are skipped with one loud line, except under CI=true, where the run fails.
 """
 
@@ -14,7 +17,6 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -29,8 +31,13 @@ from ops_api.services.users import get_or_create_system_admin
 import factories
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-ALL_TABLES = "ops_db_history, ops_event, user_session, user_role, role, ops_user"
+ALL_TABLES = ("ops_db_history", "ops_event", "user_session", "user_role", "role", "ops_user")
 _pg_problem: str | None = None
+
+
+def pg_problem() -> str | None:
+    """Why PostgreSQL cannot be used in this run (None: it can)."""
+    return _pg_problem
 
 
 def pg_base_url() -> str:
@@ -71,64 +78,69 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"PostgreSQL: {pg_base_url()}"
 
 
-def _with_search_path(url: str, schema: str) -> str:
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
-
-
-def _migrate(url: str) -> None:
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+def _migrate(url: str, schema: str) -> None:
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "DB_SCHEMA": schema})
     with app.app_context():
         upgrade()
         db.engine.dispose()
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def test_schema() -> str:
+    """The name of this run's PostgreSQL schema (OPS_DB_SCHEMA of every test)."""
+    return f"ops_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory, test_schema: str) -> Path:
     """A migrated SQLite file, copied for each test (cheaper than migrating each time)."""
     path = tmp_path_factory.mktemp("sqlite-template") / "ops.db"
-    _migrate(f"sqlite:///{path}")
+    _migrate(f"sqlite:///{path}", test_schema)
     return path
 
 
 @pytest.fixture(scope="session")
-def pg_schema_url() -> Iterator[str]:
-    """A migrated schema of this run's own in the PostgreSQL test database."""
+def pg_schema_url(test_schema: str) -> Iterator[str]:
+    """The PostgreSQL test database, with this run's schema migrated in it (named by OPS_DB_SCHEMA)."""
     if _pg_problem:
         pytest.skip(f"PostgreSQL not reachable: {_pg_problem}")
-    schema = f"ops_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin_engine = sa.create_engine(pg_base_url())
-    with admin_engine.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = _with_search_path(pg_base_url(), schema)
+    url = pg_base_url()
     try:
-        _migrate(url)
+        _migrate(url, test_schema)
         yield url
     finally:
-        with admin_engine.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin_engine.dispose()
+        drop_schema(test_schema)
 
 
-def _empty_pg_schema(url: str) -> None:
+def drop_schema(schema: str) -> None:
+    admin_engine = sa.create_engine(pg_base_url())
+    with admin_engine.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin_engine.dispose()
+
+
+def _empty_pg_schema(url: str, schema: str) -> None:
     engine = sa.create_engine(url)
+    tables = ", ".join(f'"{schema}"."{table}"' for table in ALL_TABLES)
     with engine.begin() as connection:
-        connection.execute(sa.text(f"TRUNCATE {ALL_TABLES} RESTART IDENTITY CASCADE"))
+        connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        connection.execute(sa.text(f'ALTER SEQUENCE "{schema}".ops_user_id_seq RESTART WITH 500'))
     engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URL of an empty, migrated database of either kind."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, test_schema: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The URL of an empty, migrated database of either kind; OPS_DB_SCHEMA names its schema."""
+    monkeypatch.setenv("OPS_DB_SCHEMA", test_schema)
     if request.param == "sqlite":
         path = tmp_path / "ops.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
     else:
         url = request.getfixturevalue("pg_schema_url")
-        _empty_pg_schema(url)
+        _empty_pg_schema(url, test_schema)
         yield url
-        _empty_pg_schema(url)
+        _empty_pg_schema(url, test_schema)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from ops_api.clock import utcnow
 from ops_api.models import OpsDBHistory, OpsEvent, Role, User, UserSession, UserStatus
+from ops_api.sql import qualified
 
 _numbers = itertools.count(1)
 
@@ -79,12 +81,12 @@ def refuse_deactivation_of(session: Session, user_id: int) -> None:
         ))
     else:
         session.execute(sa.text(
-            "CREATE FUNCTION refuse_one() RETURNS trigger AS $$ BEGIN "
+            f"CREATE FUNCTION {qualified(session, 'refuse_one')}() RETURNS trigger AS $$ BEGIN "
             "RAISE EXCEPTION 'refused by test trigger'; END $$ LANGUAGE plpgsql"
         ))
         session.execute(sa.text(
-            "CREATE TRIGGER refuse_one BEFORE UPDATE ON ops_user FOR EACH ROW "
-            f"WHEN (NEW.id = {int(user_id)} AND NEW.status = 'INACTIVE') EXECUTE FUNCTION refuse_one()"
+            f"CREATE TRIGGER refuse_one BEFORE UPDATE ON {qualified(session, 'ops_user')} FOR EACH ROW "
+            f"WHEN (NEW.id = {int(user_id)} AND NEW.status = 'INACTIVE') EXECUTE FUNCTION {qualified(session, 'refuse_one')}()"
         ))
     session.commit()
 
@@ -94,8 +96,8 @@ def remove_refusal(session: Session) -> None:
     if session.get_bind().dialect.name == "sqlite":
         session.execute(sa.text("DROP TRIGGER IF EXISTS refuse_one"))
     else:
-        session.execute(sa.text("DROP TRIGGER IF EXISTS refuse_one ON ops_user"))
-        session.execute(sa.text("DROP FUNCTION IF EXISTS refuse_one()"))
+        session.execute(sa.text(f"DROP TRIGGER IF EXISTS refuse_one ON {qualified(session, 'ops_user')}"))
+        session.execute(sa.text(f"DROP FUNCTION IF EXISTS {qualified(session, 'refuse_one')}()"))
     session.commit()
 
 
@@ -119,3 +121,42 @@ def make_real_clock_population(session: Session) -> dict[str, Any]:
 def event_and_history_counts(session: Session) -> tuple[int, int]:
     """How many ops_event and ops_db_history rows exist: equal before and after means nothing was written."""
     return tuple(session.scalar(select(sa.func.count()).select_from(model)) for model in (OpsEvent, OpsDBHistory))
+
+
+def open_engine(database_url: str, **options: Any) -> sa.Engine:
+    """An engine of the test's own, aimed like the application's at the test's OPS_DB_SCHEMA."""
+    if database_url.startswith("postgresql"):
+        options.setdefault("execution_options", {})["schema_translate_map"] = {None: os.environ["OPS_DB_SCHEMA"]}
+    return sa.create_engine(database_url, **options)
+
+
+def table_name(bind: Any, table: str) -> str:
+    """``table`` as raw SQL in a test must name it: with the test's schema on PostgreSQL."""
+    return qualified(bind, table)
+
+
+def refuse_run_records(session: Session) -> None:
+    """Install a real database fault: a trigger that aborts every insert of the job's run record."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(sa.text(
+            "CREATE TRIGGER refuse_run_record BEFORE INSERT ON ops_event WHEN NEW.event_type = 'DISABLE_INACTIVE_USERS' "
+            "BEGIN SELECT RAISE(ABORT, 'run records refused by test trigger'); END"
+        ))
+    else:
+        function = qualified(session, "refuse_run_record")
+        session.execute(sa.text(
+            f"CREATE FUNCTION {function}() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'run records refused by test trigger'; END $$ LANGUAGE plpgsql"
+        ))
+        session.execute(sa.text(
+            f"CREATE TRIGGER refuse_run_record BEFORE INSERT ON {qualified(session, 'ops_event')} FOR EACH ROW "
+            f"WHEN (NEW.event_type::text = 'DISABLE_INACTIVE_USERS') EXECUTE FUNCTION {function}()"
+        ))
+    session.commit()
+
+
+def run_lock_key(schema: str | None = None) -> dict[str, Any]:
+    """The parameters of the job's one-run-at-a-time lock for ``schema`` (default: the test's own)."""
+    from ops_api.services.user_deactivation import RUN_LOCK_NAMESPACE
+
+    return {"namespace": RUN_LOCK_NAMESPACE, "schema": schema or os.environ["OPS_DB_SCHEMA"]}

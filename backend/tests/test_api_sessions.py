@@ -1,5 +1,6 @@
 """Every API request checks its token, the token's session and the session's user."""
 
+import re
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
@@ -37,7 +38,7 @@ def session_updates():
     seen: list[str] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("UPDATE USER_SESSION"):
+        if re.match(r"\s*UPDATE\s+(\S+\.)?user_session\b", statement, re.IGNORECASE):
             seen.append(statement)
 
     event.listen(db.engine, "before_cursor_execute", record)

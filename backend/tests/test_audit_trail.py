@@ -26,8 +26,12 @@ def test_an_insert_writes_one_new_row_attributed_to_the_actor(session, user_admi
     assert row.event_type is OpsDBHistoryType.NEW
     assert row.created_by == user_admin.id
     assert row.created_on == T0
-    assert row.changes["email"] == {"old": None, "new": "new.person@example.gov"}
-    assert row.changes["status"] == {"old": None, "new": "ACTIVE"}
+    # OPS's shape for an insert: the new value of each column given one; the whole row in event_details.
+    assert row.changes["email"] == {"new": "new.person@example.gov"}
+    assert row.changes["status"] == {"new": "ACTIVE"}
+    assert row.row_key == str(user.id)
+    assert row.event_details["email"] == "new.person@example.gov"
+    assert row.event_details["display_name"] == user.full_name
     assert user.created_by == user_admin.id
     assert user.created_on == T0
 
@@ -91,7 +95,9 @@ def test_a_change_of_roles_is_recorded_as_a_change_of_the_user(session, roles, u
 
     row = history_for(session, "User", user.id)[-1]
     assert row.event_type is OpsDBHistoryType.UPDATED
-    assert row.changes == {"roles": {"old": ["VIEWER_EDITOR"], "new": ["BUDGET_TEAM", "VIEWER_EDITOR"]}}
+    assert row.changes == {
+        "roles": {"collection_of": "Role", "added": [{"id": roles["BUDGET_TEAM"].id, "name": "BUDGET_TEAM"}], "deleted": []}
+    }
     assert row.created_by == user_admin.id
 
 
@@ -107,7 +113,10 @@ def test_a_delete_writes_a_deleted_row(session, user_admin):
 
     row = history_for(session, "UserSession", key)[-1]
     assert row.event_type is OpsDBHistoryType.DELETED
-    assert row.changes["last_active_at"] == {"old": T0.isoformat(), "new": None}
+    # As OPS records a delete: no column changed, the row as it was in event_details.
+    assert row.changes == {}
+    assert row.event_details["id"] == key
+    assert row.event_details["last_active_at"] == T0.isoformat()
 
 
 def test_events_and_history_rows_are_not_themselves_audited(session):

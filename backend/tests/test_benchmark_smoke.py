@@ -23,7 +23,8 @@ def test_the_benchmark_runs_at_200_users_and_agrees_with_the_naive_loop(database
     bench = _benchmark_module()
 
     result = bench.run_suite(
-        database_url, users=200, sessions_per_user=3, due=20, repeat=2, baseline_repeat=1, disable_repeat=2, job=False
+        database_url, users=200, sessions_per_user=3, due=20, repeat=2, baseline_repeat=1, disable_repeat=2, job=False,
+        activity_writes=20,
     )
 
     assert result["baseline_naive_loop"]["equal_to_a"] is True

@@ -12,6 +12,7 @@ from cli_runner import run_flask, start_flask
 from ops_api.clock import utcnow
 from ops_api.models import OpsDBHistory, OpsEvent, OpsEventType, User, UserStatus
 from ops_api.services.user_deactivation import RUN_LOCK_ARGUMENTS, RUN_LOCK_NAMESPACE
+import factories
 
 DAY = timedelta(days=1)
 
@@ -67,14 +68,14 @@ def test_runs_started_together_disable_each_due_user_exactly_once(session, datab
 
 
 def run_while_lock_is_held(database_url, *args):
-    holder = sa.create_engine(database_url)
+    holder = factories.open_engine(database_url)
     with holder.connect() as connection:
-        connection.execute(sa.text(f"SELECT pg_advisory_lock{RUN_LOCK_ARGUMENTS}"), {"namespace": RUN_LOCK_NAMESPACE})
+        connection.execute(sa.text(f"SELECT pg_advisory_lock{RUN_LOCK_ARGUMENTS}"), factories.run_lock_key())
         connection.commit()
         try:
             return run_flask("disable-inactive-users", *args, "--format", "json", database_url=database_url)
         finally:
-            connection.execute(sa.text(f"SELECT pg_advisory_unlock{RUN_LOCK_ARGUMENTS}"), {"namespace": RUN_LOCK_NAMESPACE})
+            connection.execute(sa.text(f"SELECT pg_advisory_unlock{RUN_LOCK_ARGUMENTS}"), factories.run_lock_key())
             connection.commit()
             holder.dispose()
 
@@ -102,9 +103,9 @@ def test_the_lock_is_released_when_the_run_ends(session, database_url):
     add_due_users(session, 1)
     run_flask("disable-inactive-users", database_url=database_url)
 
-    holder = sa.create_engine(database_url)
+    holder = factories.open_engine(database_url)
     with holder.connect() as connection:
-        acquired = connection.execute(sa.text(f"SELECT pg_try_advisory_lock{RUN_LOCK_ARGUMENTS}"), {"namespace": RUN_LOCK_NAMESPACE}).scalar()
+        acquired = connection.execute(sa.text(f"SELECT pg_try_advisory_lock{RUN_LOCK_ARGUMENTS}"), factories.run_lock_key()).scalar()
         connection.execute(sa.text("SELECT pg_advisory_unlock_all()"))
     holder.dispose()
     assert acquired is True
@@ -126,7 +127,7 @@ def test_a_run_that_loses_the_race_to_create_the_system_admin_uses_the_winners(s
     from ops_api.services.users import SYSTEM_ADMIN_OIDC_ID, get_or_create_system_admin
 
     due_ids = add_due_users(session, 2)
-    other_run = sa.create_engine(database_url)
+    other_run = factories.open_engine(database_url)
     calls = []
 
     def racing_get_or_create(run_session):
@@ -157,12 +158,11 @@ def test_a_run_that_loses_the_race_to_create_the_system_admin_uses_the_winners(s
 
 
 @pytest.mark.postgres_only
-def test_a_run_in_another_schema_does_not_block_this_one(session, database_url):
+def test_a_run_in_another_schema_does_not_block_this_one(session, database_url, test_schema):
     add_due_users(session, 1)
-    other_schema = database_url.replace("search_path%3D", "search_path%3Dsome_other_")
-    holder = sa.create_engine(other_schema)
+    holder = factories.open_engine(database_url)
     with holder.connect() as connection:
-        connection.execute(sa.text(f"SELECT pg_advisory_lock{RUN_LOCK_ARGUMENTS}"), {"namespace": RUN_LOCK_NAMESPACE})
+        connection.execute(sa.text(f"SELECT pg_advisory_lock{RUN_LOCK_ARGUMENTS}"), factories.run_lock_key(f"{test_schema}_other"))
         connection.commit()
         try:
             ours = run_flask("disable-inactive-users", "--format", "json", database_url=database_url)
@@ -174,3 +174,24 @@ def test_a_run_in_another_schema_does_not_block_this_one(session, database_url):
     report = json.loads(ours.stdout)
     assert report["skipped_reason"] is None
     assert len(report["disabled"]) == 1
+
+
+@pytest.mark.postgres_only
+def test_the_run_lock_is_keyed_on_the_tables_schema_whatever_the_search_path(session, database_url, test_schema):
+    add_due_users(session, 1)
+    session.commit()
+    # Another run, on a connection whose search_path finds some other schema first.
+    holder = sa.create_engine(database_url, connect_args={"options": "-csearch_path=public"})
+    with holder.connect() as connection:
+        connection.execute(sa.text(f"SELECT pg_advisory_lock{RUN_LOCK_ARGUMENTS}"), factories.run_lock_key(test_schema))
+        connection.commit()
+        try:
+            ours = run_flask("disable-inactive-users", "--format", "json", database_url=database_url)
+        finally:
+            connection.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+            connection.commit()
+    holder.dispose()
+
+    report = json.loads(ours.stdout)
+    assert report["skipped_reason"] == "skipped: another run is in progress"
+    assert report["disabled"] == []

@@ -6,58 +6,73 @@ import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
 
-from factories import make_session, make_user
-from ops_api.models import UserStatus
+from factories import make_session, make_user, table_name
+from ops_api.models import User, UserStatus
 from ops_api.services.user_deactivation import UserDeactivationService
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
 
 
-def test_a_session_without_last_active_at_is_not_activity(session):
+def test_a_session_without_last_active_at_is_refused_by_the_database(session):
+    # OPS declares user_session.last_active_at NOT NULL; so does a database this project creates.
     user = make_user(session, created_on=NOW - 400 * DAY)
-    make_session(session, user, last_active_at=None)
     session.commit()
 
-    with freeze_time(NOW):
-        report = UserDeactivationService(session).disable_inactive_users()
-
-    assert report.disabled == [user.id]
-    assert report.candidates[0].last_seen == NOW - 400 * DAY  # falls back to created_on
+    with pytest.raises(sa.exc.IntegrityError):
+        make_session(session, user, last_active_at=None)
+    session.rollback()
 
 
-def test_a_session_without_last_active_at_does_not_hide_real_activity(session):
-    user = make_user(session, created_on=NOW - 400 * DAY)
-    make_session(session, user, last_active_at=None)
-    make_session(session, user, last_active_at=NOW - DAY)
+def test_a_user_without_email_is_refused_by_the_database(session):
+    user = make_user(session)
     session.commit()
 
-    with freeze_time(NOW):
-        report = UserDeactivationService(session).disable_inactive_users()
-
-    assert report.candidates == []
-
-
-def test_a_user_without_email_is_still_disabled_and_reported_without_one(session):
-    user = make_user(session, created_on=NOW - 400 * DAY)
     user.email = None
+    with pytest.raises(sa.exc.IntegrityError):
+        session.flush()
+    session.rollback()
+
+
+def test_a_user_without_created_on_is_measured_from_their_activity(session):
+    # OPS's created_on is nullable (its models fill it, raw SQL may not).
+    user = make_user(session, created_on=NOW - 400 * DAY)
+    make_session(session, user, last_active_at=NOW - 90 * DAY)
+    session.commit()
+    session.execute(sa.update(User).where(User.id == user.id).values(created_on=None))
     session.commit()
 
     with freeze_time(NOW):
         report = UserDeactivationService(session).disable_inactive_users()
 
     assert report.disabled == [user.id]
-    assert report.candidates[0].email is None
+    assert report.candidates[0].last_seen == NOW - 90 * DAY
+
+
+def test_a_user_with_no_date_at_all_is_left_alone_and_named(session, caplog):
+    user = make_user(session, created_on=NOW - 400 * DAY)
+    session.commit()
+    session.execute(sa.update(User).where(User.id == user.id).values(created_on=None))
+    session.commit()
+
+    with freeze_time(NOW), caplog.at_level("WARNING"):
+        report = UserDeactivationService(session).disable_inactive_users()
+
+    assert report.candidates == [] and report.disabled == []
     session.expire_all()
-    assert user.status is UserStatus.INACTIVE
+    assert session.get(User, user.id).status is UserStatus.ACTIVE
+    (record,) = [r for r in caplog.records if getattr(r, "event", None) == "undatable_users"]
+    assert record.user_ids == [user.id]
 
 
 def test_an_unknown_status_string_is_refused_by_the_database(session):
     user = make_user(session)
     session.commit()
 
-    with pytest.raises(sa.exc.IntegrityError):
-        session.execute(sa.text("UPDATE ops_user SET status = 'SUSPENDED' WHERE id = :id"), {"id": user.id})
+    with pytest.raises((sa.exc.IntegrityError, sa.exc.DataError)):
+        session.execute(
+            sa.text(f"UPDATE {table_name(session, 'ops_user')} SET status = 'SUSPENDED' WHERE id = :id"), {"id": user.id}
+        )
         session.flush()
     session.rollback()
 

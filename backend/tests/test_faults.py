@@ -12,8 +12,9 @@ from sqlalchemy import insert, select
 
 from cli_runner import run_flask, start_flask
 from ops_api.clock import utcnow
-from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, User, UserSession, UserStatus
+from ops_api.models import OpsDBHistory, OpsDBHistoryType, OpsEvent, OpsEventStatus, OpsEventType, User, UserSession, UserStatus
 from webhook_receiver import webhook_receiver
+import factories
 
 DUE = 150
 JOB_APPLICATION_NAME = "ops_job_under_fault"
@@ -31,27 +32,28 @@ def slow_due_population(session):
     ids = session.scalars(select(User.id)).all()
     session.execute(
         insert(UserSession),
-        [{"user_id": uid, "is_active": True, "last_active_at": long_ago, "created_on": long_ago, "updated_on": long_ago} for uid in ids],
+        [{"user_id": uid, "ip_address": "10.0.0.1", "is_active": True, "last_active_at": long_ago, "created_on": long_ago, "updated_on": long_ago} for uid in ids],
     )
+    function, table = factories.table_name(session, "slow_status_change"), factories.table_name(session, "ops_user")
     session.execute(sa.text(
-        "CREATE FUNCTION slow_status_change() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(0.04); RETURN NEW; END $$ LANGUAGE plpgsql"
+        f"CREATE FUNCTION {function}() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(0.04); RETURN NEW; END $$ LANGUAGE plpgsql"
     ))
     session.execute(sa.text(
-        "CREATE TRIGGER slow_status_change BEFORE UPDATE OF status ON ops_user FOR EACH ROW "
-        "WHEN (NEW.status = 'INACTIVE') EXECUTE FUNCTION slow_status_change()"
+        f"CREATE TRIGGER slow_status_change BEFORE UPDATE OF status ON {table} FOR EACH ROW "
+        f"WHEN (NEW.status = 'INACTIVE') EXECUTE FUNCTION {function}()"
     ))
     session.commit()
     yield set(ids)
     session.rollback()
-    session.execute(sa.text("DROP TRIGGER IF EXISTS slow_status_change ON ops_user"))
-    session.execute(sa.text("DROP FUNCTION IF EXISTS slow_status_change()"))
+    session.execute(sa.text(f"DROP TRIGGER IF EXISTS slow_status_change ON {table}"))
+    session.execute(sa.text(f"DROP FUNCTION IF EXISTS {function}()"))
     session.commit()
 
 
 def count_inactive(database_url):
-    engine = sa.create_engine(database_url)
+    engine = factories.open_engine(database_url)
     with engine.connect() as connection:
-        count = connection.execute(sa.text("SELECT count(*) FROM ops_user WHERE status = 'INACTIVE'")).scalar()
+        count = connection.execute(select(sa.func.count()).select_from(User).where(User.status == UserStatus.INACTIVE)).scalar()
     engine.dispose()
     return count
 
@@ -72,9 +74,9 @@ def assert_nothing_half_applied(session, due_ids):
     live = Counter(session.scalars(select(UserSession.user_id).where(UserSession.is_active.is_(True))))
     events = session.scalars(select(OpsEvent).where(OpsEvent.event_type == OpsEventType.UPDATE_USER)).all()
     per_user = Counter(e.event_details["user_id"] for e in events)
-    history = session.execute(sa.text(
-        "SELECT row_key FROM ops_db_history WHERE class_name = 'User' AND event_type = 'UPDATED'"
-    )).scalars().all()
+    history = session.scalars(
+        select(OpsDBHistory.row_key).where(OpsDBHistory.class_name == "User", OpsDBHistory.event_type == OpsDBHistoryType.UPDATED)
+    ).all()
     status_rows = Counter(int(key) for key in history)
     for uid in due_ids:
         if statuses[uid] is UserStatus.INACTIVE:
@@ -87,7 +89,7 @@ def assert_nothing_half_applied(session, due_ids):
 
 def kill_job_connection_mid_transaction(database_url, timeout=10):
     """Terminate the job's connection while it is inside a user's transaction (not idle between two)."""
-    killer = sa.create_engine(database_url)
+    killer = factories.open_engine(database_url)
     deadline = time.monotonic() + timeout
     killed = 0
     with killer.connect() as connection:
@@ -130,7 +132,7 @@ def test_sigterm_mid_run_finishes_the_user_in_hand_reports_and_exits_1(session, 
 def test_a_killed_database_connection_mid_run_loses_nothing_alerts_and_the_next_run_finishes(
     session, database_url, slow_due_population
 ):
-    job_url = f"{database_url}&application_name={JOB_APPLICATION_NAME}"
+    job_url = f"{database_url}{'&' if '?' in database_url else '?'}application_name={JOB_APPLICATION_NAME}"
     with webhook_receiver() as receiver:
         job = start_flask(
             "disable-inactive-users", "--max-disable", "0", "--format", "json",
@@ -166,12 +168,12 @@ def test_a_user_whose_row_another_transaction_holds_fails_after_the_lock_wait_an
     first, held, last = session.scalars(select(User.id).order_by(User.id)).all()
     session.execute(
         insert(UserSession),
-        [{"user_id": uid, "is_active": True, "last_active_at": long_ago, "created_on": long_ago, "updated_on": long_ago} for uid in (first, held, last)],
+        [{"user_id": uid, "ip_address": "10.0.0.1", "is_active": True, "last_active_at": long_ago, "created_on": long_ago, "updated_on": long_ago} for uid in (first, held, last)],
     )
     session.commit()
-    holder = sa.create_engine(database_url)
+    holder = factories.open_engine(database_url)
     with holder.connect() as connection:
-        connection.execute(sa.text("SELECT id FROM ops_user WHERE id = :id FOR UPDATE"), {"id": held})
+        connection.execute(select(User.id).where(User.id == held).with_for_update())
         started = time.monotonic()
         report = UserDeactivationService(session).disable_inactive_users()
         waited = time.monotonic() - started

@@ -324,7 +324,7 @@ def test_with_email_off_a_run_sends_nothing_and_says_so_once(session, user_admin
 
 def test_users_without_an_address_excluded_users_and_locked_users_get_no_warning(session, server):
     settings = mail_settings(server)
-    idle_until(session, DUE, email="dropped@example.gov").email = None  # no address on file
+    idle_until(session, DUE, email="dropped@example.gov").email = ""  # no address on file (OPS: NOT NULL)
     idle_until(session, DUE, email="locked@example.gov", status=UserStatus.LOCKED)
     excluded = idle_until(session, DUE, email="excluded@example.gov")
     wanted = idle_until(session, DUE, email="wanted@example.gov")

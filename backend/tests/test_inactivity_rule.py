@@ -184,6 +184,8 @@ def test_inactive_and_locked_users_are_never_touched(session, status):
 
 
 def test_the_system_admin_is_never_touched_even_if_not_listed(session, system_admin):
+    # OPS keeps it LOCKED; an ACTIVE one must be left alone just the same.
+    system_admin.status = UserStatus.ACTIVE
     system_admin.created_on = LONG_AGO
     session.commit()
 

@@ -17,6 +17,7 @@ from factories import make_real_clock_population, refuse_deactivation_of, remove
 from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, User, UserStatus
 from ops_api.services.user_deactivation import RUN_LOCK_ARGUMENTS, RUN_LOCK_NAMESPACE
 from webhook_receiver import closed_port, silent_listener, webhook_receiver
+import factories
 
 ENV = "ops-alert-test"
 UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/x"
@@ -97,14 +98,14 @@ def test_an_unreachable_database_sends_a_could_not_run_alert():
 
 def test_a_run_that_breaks_midway_alerts_and_its_failed_event_survives_the_rollback(session, population, database_url):
     # A real fault with the database still reachable: the sessions table disappears.
-    session.execute(sa.text("ALTER TABLE user_session RENAME TO user_session_away"))
+    session.execute(sa.text(f"ALTER TABLE {factories.table_name(session, 'user_session')} RENAME TO user_session_away"))
     session.commit()
     with webhook_receiver() as receiver:
         try:
             result = run_job(database_url=database_url, alert_url=receiver.url())
         finally:
             session.rollback()
-            session.execute(sa.text("ALTER TABLE user_session_away RENAME TO user_session"))
+            session.execute(sa.text(f"ALTER TABLE {factories.table_name(session, 'user_session_away')} RENAME TO user_session"))
             session.commit()
         alerts = receiver.wait_for(1, timeout=2)
 
@@ -159,14 +160,14 @@ def test_no_alert_for_a_clean_run_or_a_dry_run(session, population, database_url
 
 @pytest.mark.postgres_only
 def test_no_alert_for_a_run_skipped_because_another_holds_the_lock(session, population, database_url):
-    holder = sa.create_engine(database_url)
+    holder = factories.open_engine(database_url)
     with webhook_receiver() as receiver, holder.connect() as connection:
-        connection.execute(sa.text(f"SELECT pg_advisory_lock{RUN_LOCK_ARGUMENTS}"), {"namespace": RUN_LOCK_NAMESPACE})
+        connection.execute(sa.text(f"SELECT pg_advisory_lock{RUN_LOCK_ARGUMENTS}"), factories.run_lock_key())
         connection.commit()
         try:
             result = run_job(database_url=database_url, alert_url=receiver.url())
         finally:
-            connection.execute(sa.text(f"SELECT pg_advisory_unlock{RUN_LOCK_ARGUMENTS}"), {"namespace": RUN_LOCK_NAMESPACE})
+            connection.execute(sa.text(f"SELECT pg_advisory_unlock{RUN_LOCK_ARGUMENTS}"), factories.run_lock_key())
             connection.commit()
         time.sleep(0.3)
 

@@ -16,6 +16,7 @@ from ops_api.clock import utcnow
 from ops_api.models import OpsEvent, OpsEventType, User, UserSession, UserStatus
 from ops_api.services.auth import FakeAuthProvider, log_in
 from ops_api.services.user_deactivation import UserDeactivationService
+import factories
 
 DUE_USERS = 500
 LOGINS = 150
@@ -33,7 +34,7 @@ def test_logins_during_a_run_keep_exactly_those_users_active(session, database_u
         ],
     )
     session.commit()
-    engine = sa.create_engine(database_url, pool_size=8)
+    engine = factories.open_engine(database_url, pool_size=8)
     started = threading.Event()
     report_box = []
 

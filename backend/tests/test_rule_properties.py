@@ -89,7 +89,7 @@ def load(session, population, now):
             at = now - timedelta(seconds=age)
             session.execute(
                 insert(UserSession),
-                {"user_id": user_id, "is_active": True, "last_active_at": at, "created_on": created, "updated_on": created},
+                {"user_id": user_id, "ip_address": "10.0.0.1", "is_active": True, "last_active_at": at, "created_on": created, "updated_on": created},
             )
         ids[index] = user_id
     session.commit()

@@ -11,6 +11,7 @@ from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, User, UserSta
 from ops_api.services import job_runs
 from ops_api.services.job_runs import format_duration, job_health, parse_duration, record_failed_run, record_run
 from ops_api.services.user_deactivation import UserDeactivationService
+import factories
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
@@ -185,14 +186,14 @@ def test_a_run_skipped_by_the_lock_does_not_count(session, system_admin, databas
 
     from ops_api.services.user_deactivation import RUN_LOCK_ARGUMENTS, RUN_LOCK_NAMESPACE
 
-    holder = sa.create_engine(database_url)
+    holder = factories.open_engine(database_url)
     with holder.connect() as connection, freeze_time(NOW):
-        connection.execute(sa.text(f"SELECT pg_advisory_lock{RUN_LOCK_ARGUMENTS}"), {"namespace": RUN_LOCK_NAMESPACE})
+        connection.execute(sa.text(f"SELECT pg_advisory_lock{RUN_LOCK_ARGUMENTS}"), factories.run_lock_key())
         connection.commit()
         try:
             report = run_and_record(session)
         finally:
-            connection.execute(sa.text(f"SELECT pg_advisory_unlock{RUN_LOCK_ARGUMENTS}"), {"namespace": RUN_LOCK_NAMESPACE})
+            connection.execute(sa.text(f"SELECT pg_advisory_unlock{RUN_LOCK_ARGUMENTS}"), factories.run_lock_key())
             connection.commit()
     holder.dispose()
 
@@ -244,3 +245,18 @@ def test_durations_render_short():
         "3d 4h",
     ]
     assert job_runs.DEFAULT_MAX_AGE == parse_duration(job_runs.DEFAULT_MAX_AGE_TEXT)
+
+
+def test_a_run_whose_record_cannot_be_written_exits_1_after_doing_its_work(app, session):
+    user = due_user(session)
+    session.commit()
+    factories.refuse_run_records(session)
+
+    with freeze_time(NOW):
+        result = app.test_cli_runner().invoke(args=["disable-inactive-users", "--no-email"])
+
+    assert result.exit_code == 1
+    assert "could not be recorded in ops_event" in result.stderr
+    session.expire_all()
+    assert session.get(User, user.id).status is UserStatus.INACTIVE
+    assert summary_events(session) == []

@@ -20,6 +20,7 @@ from ops_api.extensions import db
 from ops_api.models import OpsEvent, OpsEventType, User, UserSession, UserStatus
 from ops_api.services.user_deactivation import RunOutcome, UserDeactivationService
 from ops_api.services.users import deactivate_user
+import factories
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
@@ -82,7 +83,7 @@ def _add_idle_users(session, how_many):
     ids = session.scalars(select(User.id)).all()
     session.execute(
         insert(UserSession),
-        [{"user_id": uid, "is_active": False, "last_active_at": NOW - (61 + uid % 300) * DAY, "created_on": created, "updated_on": created} for uid in ids],
+        [{"user_id": uid, "ip_address": "10.0.0.1", "is_active": False, "last_active_at": NOW - (61 + uid % 300) * DAY, "created_on": created, "updated_on": created} for uid in ids],
     )
     session.commit()
 
@@ -274,7 +275,7 @@ def test_one_users_failure_is_rolled_back_reported_and_does_not_stop_the_others(
 def test_a_user_who_logs_in_during_the_run_stays_active(session, database_url):
     early, late = idle_user(session, 300), idle_user(session, 100)
     session.commit()
-    other = sa.create_engine(database_url)
+    other = factories.open_engine(database_url)
     logged_in = []
 
     def log_in_late_user_once():
@@ -283,7 +284,7 @@ def test_a_user_who_logs_in_during_the_run_stays_active(session, database_url):
         if not logged_in:
             with other.begin() as connection:
                 connection.execute(insert(UserSession.__table__).values(
-                    user_id=late.id, is_active=True, last_active_at=NOW, created_on=NOW, updated_on=NOW))
+                    user_id=late.id, ip_address="10.0.0.1", is_active=True, last_active_at=NOW, created_on=NOW, updated_on=NOW))
             logged_in.append(True)
         return False
 

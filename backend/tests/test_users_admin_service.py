@@ -68,7 +68,8 @@ def test_a_profile_edit_is_one_update_of_the_user_in_history_roles_included(sess
     row = history_for(session, "User", person.id)[-1]
     assert row.changes == {
         "first_name": {"old": "Person", "new": "Samantha"},
-        "roles": {"old": ["VIEWER_EDITOR"], "new": ["BUDGET_TEAM", "VIEWER_EDITOR"]},
+        # OPS's shape for a collection: the members added and removed.
+        "roles": {"collection_of": "Role", "added": [{"id": roles["BUDGET_TEAM"].id, "name": "BUDGET_TEAM"}], "deleted": []},
     }
     assert row.created_by == user_admin.id
     assert row.created_on == T1

@@ -7,7 +7,8 @@ from freezegun import freeze_time
 
 from api_support import bearer, error_of, login, sessions_of
 from factories import event_and_history_counts, events_for, history_for, make_session, make_user
-from ops_api.models import OpsEventType, UserStatus
+from ops_api.models import OpsEventType, Role, UserStatus
+from sqlalchemy import select
 
 T0 = datetime(2026, 8, 3, 9, 0, tzinfo=timezone.utc)
 T1 = T0 + timedelta(minutes=2)
@@ -266,6 +267,10 @@ def test_a_patch_body_that_is_not_a_json_object_with_content_is_a_400(client, pe
     assert error_of(response, 400)["code"] in {"bad_request", "validation_error"}
 
 
+def budget_team_id(session) -> int:
+    return session.scalar(select(Role.id).where(Role.name == "BUDGET_TEAM"))
+
+
 def test_a_profile_edit_is_recorded_in_history_and_is_not_a_reactivation(
     client, session, user_admin, person, admin_token
 ):
@@ -295,7 +300,7 @@ def test_a_profile_edit_is_recorded_in_history_and_is_not_a_reactivation(
         "first_name": {"old": "Person", "new": "Ria"},
         "last_name": {"old": old_last_name, "new": "Novak"},
         "email": {"old": "ria.person@example.gov", "new": "ria.novak@example.gov"},
-        "roles": {"old": ["VIEWER_EDITOR"], "new": ["BUDGET_TEAM", "VIEWER_EDITOR"]},
+        "roles": {"collection_of": "Role", "added": [{"id": budget_team_id(session), "name": "BUDGET_TEAM"}], "deleted": []},
     }
 
 

@@ -17,6 +17,7 @@ from ops_api.services.users import (
     lock_user,
     reactivate_user,
 )
+import factories
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 T1 = datetime(2026, 3, 2, 10, 30, tzinfo=timezone.utc)
@@ -173,12 +174,40 @@ def test_an_inactive_admin_cannot_act(session, roles, person):
         deactivate_user(session, person, actor=former_admin, reason="stale")
 
 
-def test_the_system_admin_may_deactivate(session, system_admin, person):
+@pytest.mark.parametrize("status", [UserStatus.LOCKED, UserStatus.INACTIVE])
+def test_a_locked_or_inactive_user_admin_cannot_act(session, roles, person, status):
+    admin = make_user(session, status=status, roles=[roles["USER_ADMIN"]])
+    session.commit()
+    before = event_and_history_counts(session)
+
+    with pytest.raises(NotAuthorizedError):
+        deactivate_user(session, person, actor=admin, reason="stale")
+    session.rollback()
+    assert event_and_history_counts(session) == before
+
+
+def test_the_system_admin_is_created_locked_as_ops_keeps_it(session, system_admin):
+    session.expire_all()
+    assert system_admin.status is UserStatus.LOCKED
+
+
+def test_the_locked_system_admin_may_deactivate(session, system_admin, person):
+    assert system_admin.status is UserStatus.LOCKED
     assert deactivate_user(session, person, actor=system_admin, reason="automated") is not None
     session.commit()
 
     session.expire_all()
     assert person.status is UserStatus.INACTIVE
+    assert events_for(session, person)[-1].created_by == system_admin.id
+    assert system_admin.status is UserStatus.LOCKED
+
+
+def test_an_inactive_system_admin_cannot_act(session, system_admin, person):
+    system_admin.status = UserStatus.INACTIVE
+    session.commit()
+
+    with pytest.raises(NotAuthorizedError):
+        deactivate_user(session, person, actor=system_admin, reason="automated")
 
 
 def test_the_system_admin_account_cannot_be_deactivated(session, system_admin, user_admin):
@@ -233,7 +262,7 @@ def test_a_status_change_reads_the_status_afresh_so_a_concurrent_change_is_not_r
     session, user_admin, person, database_url
 ):
     assert person.status is UserStatus.ACTIVE  # loaded here, then changed by someone else
-    other = sa.create_engine(database_url)
+    other = factories.open_engine(database_url)
     with Session(other) as elsewhere:
         deactivate_user(elsewhere, elsewhere.get(User, person.id), actor=elsewhere.get(User, user_admin.id), reason="job")
         elsewhere.commit()

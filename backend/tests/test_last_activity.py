@@ -1,0 +1,209 @@
+"""ops_user.last_active_at: the last activity that OPS's session cleanup cannot erase.
+
+Kept by database triggers on user_session, whoever writes the session; read
+by the hourly search through an index; never trusted alone before a user is
+disabled.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from freezegun import freeze_time
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+import factories
+from factories import make_session, make_user
+from ops_api.models import OpsEvent, OpsEventType, User, UserSession, UserStatus
+from ops_api.services.user_deactivation import UserDeactivationService
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+DAY = timedelta(days=1)
+LONG_AGO = NOW - 800 * DAY
+
+
+def last_active_at(session, user) -> datetime | None:
+    session.expire_all()
+    return session.get(User, user.id).last_active_at
+
+
+def test_opening_a_session_records_its_activity_on_the_user(session):
+    user = make_user(session, created_on=LONG_AGO)
+    make_session(session, user, last_active_at=NOW - 3 * DAY)
+    session.commit()
+
+    assert last_active_at(session, user) == NOW - 3 * DAY
+
+
+def test_activity_written_by_plain_sql_raises_the_users_last_activity(session):
+    user = make_user(session, created_on=LONG_AGO)
+    user_session = make_session(session, user, last_active_at=NOW - 30 * DAY)
+    session.commit()
+
+    # As OPS's request handling writes it: an UPDATE of the session alone.
+    session.execute(update(UserSession).where(UserSession.id == user_session.id).values(last_active_at=NOW - 2 * DAY))
+    session.commit()
+
+    assert last_active_at(session, user) == NOW - 2 * DAY
+
+
+def test_older_activity_never_lowers_the_users_last_activity(session):
+    user = make_user(session, created_on=LONG_AGO)
+    make_session(session, user, last_active_at=NOW - 2 * DAY)
+    make_session(session, user, last_active_at=NOW - 90 * DAY)
+    session.commit()
+
+    assert last_active_at(session, user) == NOW - 2 * DAY
+
+
+def test_deleting_every_session_keeps_the_last_activity_and_the_user_safe(session):
+    user = make_user(session, created_on=LONG_AGO)
+    make_session(session, user, last_active_at=NOW - 10 * DAY, is_active=False)
+    session.commit()
+    # OPS's cleanup: ended sessions go.
+    session.execute(delete(UserSession).where(UserSession.is_active.is_(False)))
+    session.commit()
+
+    with freeze_time(NOW):
+        report = UserDeactivationService(session).disable_inactive_users()
+
+    assert last_active_at(session, user) == NOW - 10 * DAY
+    assert report.candidates == []
+    assert session.get(User, user.id).status is UserStatus.ACTIVE
+
+
+def test_a_lagging_column_never_disables_someone_whose_session_shows_recent_activity(session):
+    user = make_user(session, created_on=LONG_AGO)
+    make_session(session, user, last_active_at=NOW - 5 * DAY)
+    session.commit()
+    # Damage the column (a trigger switched off by hand, say): it claims 200 days.
+    session.execute(update(User).where(User.id == user.id).values(last_active_at=NOW - 200 * DAY))
+    session.commit()
+
+    with freeze_time(NOW):
+        report = UserDeactivationService(session).disable_inactive_users()
+
+    assert report.candidates == [] and report.disabled == []
+    assert session.get(User, user.id).status is UserStatus.ACTIVE
+
+
+def test_activity_stamped_in_the_future_is_pinned_on_the_sessions_and_on_the_user(session):
+    user = make_user(session, created_on=LONG_AGO)
+    future = make_session(session, user, last_active_at=NOW + 400 * DAY)
+    session.commit()
+
+    with freeze_time(NOW):
+        UserDeactivationService(session).disable_inactive_users()
+
+    session.expire_all()
+    assert session.get(UserSession, future.id).last_active_at == NOW
+    assert last_active_at(session, user) == NOW
+    # One window later, with nothing new, the user is due like anyone else.
+    with freeze_time(NOW + 60 * DAY):
+        report = UserDeactivationService(session).disable_inactive_users()
+    assert report.disabled == [user.id]
+
+
+def test_a_future_stamp_left_only_on_the_user_is_pinned_too(session):
+    user = make_user(session, created_on=LONG_AGO)
+    make_session(session, user, last_active_at=NOW - 100 * DAY)
+    session.commit()
+    session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    session.execute(update(User).where(User.id == user.id).values(last_active_at=NOW + 30 * DAY))
+    session.commit()
+
+    with freeze_time(NOW):
+        UserDeactivationService(session).disable_inactive_users()
+
+    assert last_active_at(session, user) == NOW
+
+
+def test_a_session_opened_for_a_disabled_account_is_stored_ended(session):
+    user = make_user(session, created_on=LONG_AGO, status=UserStatus.INACTIVE)
+    session.commit()
+
+    session.execute(
+        insert(UserSession).values(user_id=user.id, ip_address="10.0.0.9", is_active=True, last_active_at=NOW)
+    )
+    session.commit()
+
+    assert session.scalars(select(UserSession.is_active).where(UserSession.user_id == user.id)).all() == [False]
+
+
+def test_the_hourly_search_can_read_the_index_rather_than_every_user(session):
+    query = UserDeactivationService(session)._inactive_users_query(as_of=NOW, now=NOW)
+    bind = session.get_bind()
+    translate = bind.get_execution_options().get("schema_translate_map")
+    compiled = query.compile(
+        bind, compile_kwargs={"literal_binds": True}, schema_translate_map=translate, render_schema_translate=bool(translate)
+    )
+    if bind.dialect.name == "sqlite":
+        plan = " | ".join(row[3] for row in session.execute(sa.text(f"EXPLAIN QUERY PLAN {compiled}")))
+        assert "SCAN ops_user" not in plan
+    else:
+        # An empty table is cheapest to scan; forbid that to see which index the search can use.
+        session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        plan = " | ".join(row[0] for row in session.execute(sa.text(f"EXPLAIN {compiled}")))
+        session.rollback()
+    assert "ix_ops_user_status_activity_watermark" in plan
+
+
+@pytest.mark.postgres_only
+def test_activity_racing_a_run_never_deadlocks_it_nor_leaves_an_active_session_on_a_disabled_account(session, database_url):
+    """OPS-style activity writes (session first, then the trigger locks the user) against the job's locks."""
+    due_users = 120
+    long_ago = datetime.now(timezone.utc) - 400 * DAY
+    users = [make_user(session, created_on=long_ago) for _ in range(due_users)]
+    session_ids = [make_session(session, user, last_active_at=long_ago + DAY).id for user in users]
+    session.commit()
+    engine = factories.open_engine(database_url, pool_size=6)
+    stop = threading.Event()
+    errors: list[str] = []
+    writes = [0]
+
+    def record_activity() -> None:
+        rng = random.Random(11)
+        while not stop.is_set():
+            chosen = rng.sample(session_ids, 3)
+            try:
+                with engine.begin() as connection:
+                    for session_id in chosen:
+                        # Still old activity, so the users stay due and the job must take both locks.
+                        connection.execute(
+                            update(UserSession).where(UserSession.id == session_id).values(
+                                last_active_at=long_ago + DAY + timedelta(seconds=rng.randint(1, 3600))
+                            )
+                        )
+                writes[0] += 1
+            except sa.exc.DBAPIError as exc:
+                errors.append(str(exc.orig).splitlines()[0])
+
+    writers = [threading.Thread(target=record_activity) for _ in range(3)]
+    for writer in writers:
+        writer.start()
+    try:
+        with Session(engine) as job_session:
+            report = UserDeactivationService(job_session, max_disable=0).disable_inactive_users()
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join(timeout=60)
+    engine.dispose()
+
+    assert writes[0] > 0
+    assert not [e for e in errors if "deadlock" in e.lower()], errors[:3]
+    assert not [f for f in report.failed if "deadlock" in f.error.lower()], report.failed[:3]
+    assert len(report.disabled) == due_users and report.failed == []
+    session.expire_all()
+    left_open = session.execute(
+        select(sa.func.count()).select_from(UserSession).join(User, User.id == UserSession.user_id)
+        .where(User.status != UserStatus.ACTIVE, UserSession.is_active.is_(True))
+    ).scalar()
+    assert left_open == 0
+    events = session.scalars(select(OpsEvent).where(OpsEvent.event_type == OpsEventType.UPDATE_USER)).all()
+    assert len(events) == due_users
