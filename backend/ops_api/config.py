@@ -48,8 +48,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "DEACTIVATION_MAX_PER_RUN": 50,
         "DEACTIVATION_EXCLUDED_OIDC_IDS": None,  # None: DEFAULT_EXCLUDED_OIDC_IDS
         "MIGRATIONS_DIRECTORY": None,  # None: the migrations shipped with the package
-        # Failure alerts (OPS_ALERT_URLS, OPS_ENV_NAME): Apprise URLs, and the
-        # environment's name, which every alert carries.
+        # Failure alerts (OPS_ALERT_URLS, OPS_ENV_NAME): alert URLs (their forms are in
+        # services/alert_destinations.py) and the environment's name, which every alert carries.
         "ALERT_URLS": (),
         **auth_defaults(),
         **mail_defaults(),
