@@ -268,8 +268,10 @@ TEAMS_CONNECTOR = "msteams://agency/1a2b3c@4d5e6f/a7b8c9/d0e1f2/sEcReT"
         (
             TEAMS_WORKFLOW,
             "Teams workflow",
-            "https://prod-01.westus.logic.azure.com:443/workflows/8f0a4c2e9b/triggers/manual/paths/invoke"
-            "?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=sIgNaTuRe_1-2",
+            (
+                "https://prod-01.westus.logic.azure.com:443/workflows/8f0a4c2e9b/triggers/manual/paths/invoke"
+                "?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=sIgNaTuRe_1-2"
+            ),
         ),
         (
             "https://prod-01.westus.logic.azure.com:443/workflows/8f/triggers/manual/paths/invoke?api-version=2016-06-01&sig=x",
@@ -303,6 +305,13 @@ def test_slack_and_teams_receive_documents_in_their_own_formats():
     assert card["contentType"] == "application/vnd.microsoft.card.adaptive"
     assert [block["text"] for block in card["content"]["body"]] == [ALERT.title, "a <b> & c\n\nline 2"]
     assert documents["/connector"]["@type"] == "MessageCard" and documents["/connector"]["title"] == ALERT.title
+
+
+def test_a_slack_url_can_name_the_channel():
+    destination = parse_destination("slack://T0AAAAAAA/B0BBBBBBB/XyZsecretTOKEN/#ops-alerts")
+
+    assert destination.url == "https://hooks.slack.com/services/T0AAAAAAA/B0BBBBBBB/XyZsecretTOKEN"
+    assert destination.payload("title", "body", FAILURE)["channel"] == "#ops-alerts"
 
 
 @pytest.mark.parametrize(

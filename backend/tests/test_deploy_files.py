@@ -208,7 +208,7 @@ def test_the_runbook_creates_the_identity_and_grants_its_access_before_the_job_i
 
     assert created < acr_pull < job_created
     assert all(created < grant < job_created for grant in secret_grants)
-    assert all(f'--assignee-object-id "$PRINCIPAL_ID"' in lines[i] for i in (acr_pull, *secret_grants))
+    assert all('--assignee-object-id "$PRINCIPAL_ID"' in lines[i] for i in (acr_pull, *secret_grants))
 
 
 def test_the_container_apps_job_runs_the_real_command_with_secrets_from_secret_refs(cli_group):
