@@ -255,6 +255,20 @@ def test_a_mailbox_that_refuses_is_a_failure(caplog):
     assert record.details == [f"OPS_ALERT_URLS entry 1 (e-mail at 127.0.0.1:{server.port}): the SMTP server answered 554"]
 
 
+def test_a_mailtos_url_never_falls_back_to_plain_smtp(caplog):
+    # The test server offers no STARTTLS: the alert and the password must not go out in clear.
+    with smtp_server() as server, caplog.at_level(logging.INFO, logger="ops_api"):
+        url = f"mailtos://ops:pa55word@127.0.0.1:{server.port}?from=ops-job@example.gov&to=oncall@example.gov"
+        sent = send_alert(AlertSettings(urls=(url,)), ALERT)
+
+        assert server.mailbox.take() == []
+    assert sent is False
+    (record,) = failures(caplog)
+    (detail,) = record.details
+    assert detail.startswith(f"OPS_ALERT_URLS entry 1 (e-mail at 127.0.0.1:{server.port}): SMTPNotSupportedError")
+    assert "pa55word" not in detail
+
+
 SLACK = "slack://T0AAAAAAA/B0BBBBBBB/XyZsecretTOKEN"
 TEAMS_WORKFLOW = "workflows://prod-01.westus.logic.azure.com:443/8f0a4c2e9b/sIgNaTuRe_1-2"
 TEAMS_CONNECTOR = "msteams://agency/1a2b3c@4d5e6f/a7b8c9/d0e1f2/sEcReT"

@@ -80,9 +80,12 @@ def _mail_alert(destination: Mail, title: str, body: str, level: str, deadline: 
     message["Message-ID"] = make_msgid(domain=parseaddr(destination.sender)[1].rpartition("@")[2] or None)
     message.set_content(body)
     context = ssl.create_default_context()
-    smtp_class = smtplib.SMTP_SSL if destination.mode == "ssl" else smtplib.SMTP
-    extra = {"context": context} if destination.mode == "ssl" else {}
-    with smtp_class(destination.host, destination.port, timeout=_time_left(deadline), **extra) as smtp:
+    smtp = (
+        smtplib.SMTP_SSL(destination.host, destination.port, timeout=_time_left(deadline), context=context)
+        if destination.mode == "ssl"
+        else smtplib.SMTP(destination.host, destination.port, timeout=_time_left(deadline))
+    )
+    with smtp:
         if destination.mode == "starttls":
             smtp.starttls(context=context)
         if destination.username and destination.password:
