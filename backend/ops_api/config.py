@@ -58,8 +58,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # PostgreSQL: how long a statement waits for a row or table lock (OPS_DB_LOCK_TIMEOUT_MS).
         # The job then fails that one user, not the run; nothing waits forever.
         "DB_LOCK_TIMEOUT_MS": 5000,
-        # Failure alerts (OPS_ALERT_URLS, OPS_ENV_NAME): Apprise URLs, and the
-        # environment's name, which every alert carries.
+        # Failure alerts (OPS_ALERT_URLS, OPS_ENV_NAME): alert URLs (their forms are in
+        # services/alert_destinations.py) and the environment's name, which every alert carries.
         "ALERT_URLS": (),
         **auth_defaults(),
         **mail_defaults(),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 from flask.cli import FlaskGroup, ScriptInfo
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -157,6 +158,59 @@ def test_the_container_apps_job_runs_hourly_one_replica_at_a_time():
     assert isinstance(configuration["replicaRetryLimit"], int) and 0 <= configuration["replicaRetryLimit"] <= 2
 
 
+def identity_ids(job: dict) -> dict[str, str]:
+    """Where the job names a managed identity: its identity block, the registry and every Key Vault secret."""
+    configuration = job["properties"]["configuration"]
+    (declared,) = job["identity"]["userAssignedIdentities"]
+    found = {"identity": declared}
+    found |= {f"registry {r['server']}": r["identity"] for r in configuration["registries"]}
+    found |= {f"secret {s['name']}": s["identity"] for s in configuration["secrets"]}
+    return found
+
+
+USER_ASSIGNED_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ManagedIdentity/userAssignedIdentities/(?P<name>[^/]+)$"
+)
+
+
+def test_the_container_apps_job_pulls_and_reads_secrets_as_one_user_assigned_identity():
+    job = load("containerapp-job.yaml")
+
+    assert job["identity"]["type"] == "UserAssigned"
+    ids = identity_ids(job)
+    assert set(ids.values()) == {ids["identity"]}, ids  # the same identity everywhere, never "system"
+    assert USER_ASSIGNED_ID.match(ids["identity"]), ids["identity"]
+
+
+def test_the_runbook_creates_the_identity_and_grants_its_access_before_the_job_is_created():
+    job = load("containerapp-job.yaml")
+    identity = USER_ASSIGNED_ID.match(identity_ids(job)["identity"])["name"]
+    registry = job["properties"]["configuration"]["registries"][0]["server"].split(".")[0]
+    secrets = [s["keyVaultUrl"].rsplit("/", 1)[1] for s in job["properties"]["configuration"]["secrets"]]
+    lines = shell_lines(REPO_ROOT / "docs" / "runbook.md")
+
+    def first(predicate) -> int:
+        positions = [i for i, line in enumerate(lines) if predicate(line)]
+        assert positions, "a step is missing from the runbook"
+        return positions[0]
+
+    created = first(lambda line: line.startswith("az identity create") and f"--name {identity}" in line)
+    acr_pull = first(lambda line: line.startswith("az role assignment create") and "--role AcrPull" in line and f"az acr show --name {registry}" in line)
+    secret_grants = [
+        first(
+            lambda line, secret=secret: line.startswith("az role assignment create")
+            and '--role "Key Vault Secrets User"' in line
+            and line.rstrip('"').endswith(f"/secrets/{secret}")
+        )
+        for secret in secrets
+    ]
+    job_created = first(lambda line: line.startswith("az containerapp job create") and "deploy/containerapp-job.yaml" in line)
+
+    assert created < acr_pull < job_created
+    assert all(created < grant < job_created for grant in secret_grants)
+    assert all('--assignee-object-id "$PRINCIPAL_ID"' in lines[i] for i in (acr_pull, *secret_grants))
+
+
 def test_the_container_apps_job_runs_the_real_command_with_secrets_from_secret_refs(cli_group):
     job = load("containerapp-job.yaml")
     (container,) = job["properties"]["template"]["containers"]
@@ -204,6 +258,29 @@ def test_the_kubernetes_cronjob_runs_the_real_command_with_secrets_from_secret_k
     assert str(pod["securityContext"]["runAsUser"]) == instructions("USER")[-1].split(":")[0]
 
 
+# The oldest Kubernetes the README promises, and the newest whose schemas kubernetes-validate carries.
+OLDEST_KUBERNETES = re.search(r"Kubernetes (\d+\.\d+) or newer", (REPO_ROOT / "README.md").read_text())[1]
+NEWEST_KUBERNETES = kubernetes_validate.latest_version()
+
+
+@pytest.mark.parametrize("version", [OLDEST_KUBERNETES, NEWEST_KUBERNETES])
+def test_the_kubernetes_cronjob_is_valid_from_the_oldest_kubernetes_the_readme_names_to_the_newest(version):
+    checked = kubernetes_validate.validate(load("kubernetes-cronjob.yaml"), version, strict=True)
+
+    assert checked == ".".join(version.split(".")[:2])  # that version's own schema, not an older one's
+
+
+def test_the_schema_check_catches_a_pod_failure_rule_that_only_newer_kubernetes_accepts():
+    # The mistake this check exists for: without onPodConditions, Kubernetes before 1.29 refuses the rule.
+    cronjob = load("kubernetes-cronjob.yaml")
+    for rule in cronjob["spec"]["jobTemplate"]["spec"]["podFailurePolicy"]["rules"]:
+        del rule["onPodConditions"]
+
+    with pytest.raises(kubernetes_validate.ValidationError, match="onPodConditions"):
+        kubernetes_validate.validate(cronjob, OLDEST_KUBERNETES, strict=True)
+    kubernetes_validate.validate(cronjob, NEWEST_KUBERNETES, strict=True)
+
+
 def test_the_kubernetes_cronjob_does_not_retry_what_would_only_repeat_itself():
     job = load("kubernetes-cronjob.yaml")["spec"]["jobTemplate"]["spec"]
     (rule,) = job["podFailurePolicy"]["rules"]
@@ -212,6 +289,7 @@ def test_the_kubernetes_cronjob_does_not_retry_what_would_only_repeat_itself():
     assert rule["action"] == "FailJob"
     assert rule["onExitCodes"]["containerName"] == container
     assert sorted(rule["onExitCodes"]["values"]) == sorted([EXIT_USAGE, EXIT_REFUSED_BY_CAP])
+    assert rule["onPodConditions"] == []  # required before 1.29; empty, it matches nothing
 
 
 # -- the runbook -------------------------------------------------------------------
@@ -221,7 +299,7 @@ def shell_lines(path: Path) -> list[str]:
     """Commands in the file's ```sh blocks, continuation lines joined, comments dropped."""
     lines, in_block, current = [], False, ""
     for line in path.read_text().splitlines():
-        if line.startswith("```"):
+        if line.strip().startswith("```"):  # fences may be indented under a list item
             in_block = line.strip() in ("```sh", "```bash") if not in_block else False
             continue
         if not in_block or not line.strip() or line.lstrip().startswith("#"):

@@ -190,19 +190,20 @@ def test_no_alert_and_no_error_when_no_alert_url_is_configured(population, datab
 # -- a broken notifier ------------------------------------------------------------
 
 
-def test_with_the_receiver_down_the_job_keeps_its_exit_code_and_logs_the_notifiers_error(session, population, database_url):
+def test_with_the_receiver_down_the_job_keeps_its_exit_code_and_logs_why_the_alert_failed(session, population, database_url):
     blocker = population["due"][0]
     refuse_deactivation_of(session, blocker.id)
+    port = closed_port()
     try:
-        result = run_job(database_url=database_url, alert_url=f"json://127.0.0.1:{closed_port()}/alerts")
+        result = run_job(database_url=database_url, alert_url=f"json://127.0.0.1:{port}/alerts")
     finally:
         remove_refusal(session)
 
     assert result.returncode == 1
     (failure,) = logged(result.stderr, "alert_failed")
     assert failure["level"] == "ERROR"
-    assert failure["error"] == "the notifier could not deliver the alert"
-    assert any("127.0.0.1" in detail for detail in failure["details"])
+    assert failure["error"] == "the alert reached none of the 1 destinations"
+    assert failure["details"] == [f"OPS_ALERT_URLS entry 1 (JSON webhook at 127.0.0.1:{port}): connection refused"]
     assert failure["alert"]["title"] == f"[{ENV}] disable-inactive-users FAILED"  # the alert's text is not lost
     report = json.loads(result.stdout.split("\n", 0)[0]) if result.stdout.startswith("{") else None
     assert report is None and "FAILED: " in result.stdout  # the report still names the failure
@@ -221,11 +222,12 @@ def test_with_the_receiver_down_a_could_not_run_failure_still_exits_1():
 def test_a_receiver_that_never_answers_holds_the_job_no_longer_than_the_bound():
     with silent_listener() as port:
         started = time.monotonic()
-        # Apprise's own timeouts are raised to a minute: only the job's 10 s bound can end the wait.
-        result = run_job(database_url=UNREACHABLE, alert_url=f"json://127.0.0.1:{port}/alerts?cto=60&rto=60")
+        result = run_job(database_url=UNREACHABLE, alert_url=f"json://127.0.0.1:{port}/alerts")
         elapsed = time.monotonic() - started
 
     assert result.returncode == 1
-    assert elapsed < 25, elapsed  # 10 s bound plus the process's own start-up and shut-down
+    # The 10 s bound plus the process's own start-up and shut-down, loosely: a loaded machine must not fail it.
+    assert 10 <= elapsed < 20, elapsed
     (failure,) = logged(result.stderr, "alert_failed")
-    assert failure["error"] == "no answer from the notifier within 10 s"
+    assert failure["error"] == "the alert reached none of the 1 destinations"
+    assert failure["details"] == [f"OPS_ALERT_URLS entry 1 (JSON webhook at 127.0.0.1:{port}): no answer within 10 s"]

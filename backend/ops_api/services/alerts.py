@@ -1,9 +1,7 @@
-"""Failure alerts for the inactive-account job, sent with Apprise.
+"""Failure alerts for the inactive-account job: when one is due, what it says, and sending it.
 
-Apprise turns one URL into a notification on Teams (``msteams://``), Slack
-(``slack://``), e-mail (``mailto://``) or a generic JSON webhook
-(``json://host:port/path``), so the job needs one setting, ``OPS_ALERT_URLS``,
-whatever the destination.
+One setting, ``OPS_ALERT_URLS``, names the destinations: Teams, Slack, e-mail
+or a generic JSON webhook (the URL forms are in :mod:`.alert_delivery`).
 
 When an alert is due (see :func:`alert_for_report` and :func:`alert_for_error`):
 
@@ -13,40 +11,35 @@ When an alert is due (see :func:`alert_for_report` and :func:`alert_for_error`):
 No alert for a clean run, a dry run (a person is watching it), or a run
 skipped because another run holds the lock.
 
-Sending never raises and never blocks for long: Apprise runs in a child
-process that is killed when it has not finished within ``timeout_seconds``
-(10 s). Whatever goes wrong (a URL Apprise does not understand, a receiver
-that refuses, fails or never answers) is logged as one JSON line with
-``"event": "alert_failed"``, and the job carries on to exit with the code of
-the original outcome.
+Sending happens in this process and never raises: every destination is tried
+at once and the job waits for them at most ``timeout_seconds`` (10 s) in all.
+Whatever goes wrong (a URL that is not usable, a receiver that refuses, fails
+or never answers) is logged as one JSON line with ``"event": "alert_failed"``,
+and the job carries on to exit with the code of the original outcome, so the
+platform's own failed-execution alert still fires.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import re
-import subprocess
-import sys
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ops_api.config import DEFAULT_ENV_NAME
+from ops_api.services.alert_delivery import deliver, redact
+from ops_api.services.alert_destinations import FAILURE, WARNING
 from ops_api.services.user_deactivation import DeactivationReport, RunOutcome
 
 logger = logging.getLogger(__name__)
 
 JOB_NAME = "disable-inactive-users"
-# The longest the job waits for the notifier, in seconds.
+# The longest the job waits for all destinations together, in seconds.
 DEFAULT_TIMEOUT_SECONDS = 10.0
 # How many errors an alert quotes; the log and the run-summary event have the rest.
 MAX_ERRORS_IN_ALERT = 5
 
-FAILURE = "failure"
-WARNING = "warning"
+__all__ = ["FAILURE", "WARNING", "Alert", "AlertSettings", "alert_for_error", "alert_for_report", "send_alert"]
 
 
 @dataclass(frozen=True)
@@ -130,93 +123,34 @@ def _first_errors(errors: Sequence[str]) -> list[str]:
 def send_alert(settings: AlertSettings, alert: Alert | None) -> bool:
     """Send ``alert`` to every configured URL; return whether all of them took it.
 
-    Never raises, and returns within about ``settings.timeout_seconds``.
+    Never raises, and returns within ``settings.timeout_seconds`` (plus a few
+    milliseconds of bookkeeping).
     """
     if alert is None or not settings.urls:
         return False
     try:
-        return _send(settings, alert)
+        deliveries = deliver(
+            settings.urls, title=alert.title, body=alert.body, level=alert.level, timeout_seconds=settings.timeout_seconds
+        )
     except Exception as exc:  # the notifier must never hide the failure it reports
-        _log_failure(alert, f"{type(exc).__name__}: {exc}", [])
+        _log_failure(alert, redact(f"{type(exc).__name__}: {exc}"), [])
         return False
-
-
-def _send(settings: AlertSettings, alert: Alert) -> bool:
-    # Apprise sends from a thread pool of its own whose threads the interpreter
-    # waits for at exit, so a receiver that never answers could hold the job
-    # long after a thread-based timeout gave up. A child process can be killed:
-    # the bound is hard, whatever Apprise does inside it.
-    request = json.dumps({"urls": list(settings.urls), **alert.to_dict()})
-    child = subprocess.Popen(
-        [sys.executable, "-m", __name__],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        out, err = child.communicate(request, timeout=settings.timeout_seconds)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.communicate(timeout=2)
-        _log_failure(alert, f"no answer from the notifier within {settings.timeout_seconds:g} s", [])
-        return False
-    try:
-        result = json.loads(out.strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        tail = [line for line in err.strip().splitlines()[-3:] if line]
-        _log_failure(alert, f"the notifier process ended with exit code {child.returncode}", tail)
-        return False
-    problems = list(result.get("problems", []))
-    if not result.get("sent"):
-        _log_failure(alert, result.get("error") or "the notifier could not deliver the alert", problems)
-        return False
+    problems = [delivery.problem for delivery in deliveries if delivery.problem]
+    delivered = sum(1 for delivery in deliveries if delivery.delivered)
     if problems:
-        _log_failure(alert, "the alert reached only some of the destinations", problems)
+        error = (
+            f"the alert reached none of the {len(deliveries)} destinations"
+            if delivered == 0
+            else f"the alert reached {delivered} of the {len(deliveries)} destinations"
+        )
+        _log_failure(alert, error, problems)
         return False
     logger.info(
         "alert sent: %s",
         alert.title,
-        extra={"event": "alert_sent", "level": alert.level, "destinations": len(settings.urls)},
+        extra={"event": "alert_sent", "level": alert.level, "destinations": delivered},
     )
     return True
-
-
-def deliver(request: Mapping[str, Any]) -> dict[str, Any]:
-    """Send one alert with Apprise, in the current process; return what happened.
-
-    Runs in the child process started by :func:`send_alert`. Apprise's own
-    warnings come back as ``problems``, with any URL in them redacted.
-    """
-    import apprise
-
-    captured = _CapturedLog()
-    apprise_logger = logging.getLogger("apprise")
-    apprise_logger.propagate = False
-    apprise_logger.addHandler(captured)
-    notifier = apprise.Apprise()
-    problems = [
-        f"OPS_ALERT_URLS entry {position} is not a URL Apprise understands"
-        for position, url in enumerate(request["urls"], start=1)
-        if not notifier.add(url)
-    ]
-    if len(notifier) == 0:
-        return {"sent": False, "error": "no usable alert URL", "problems": problems}
-    notify_type = apprise.NotifyType.FAILURE if request["level"] == FAILURE else apprise.NotifyType.WARNING
-    try:
-        sent = bool(notifier.notify(body=request["body"], title=request["title"], notify_type=notify_type))
-    except Exception as exc:
-        return {"sent": False, "error": f"{type(exc).__name__}: {exc}", "problems": problems + captured.messages}
-    return {"sent": sent, "problems": problems + captured.messages}
-
-
-_ANY_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
-
-
-def _redact(message: str) -> str:
-    # Apprise quotes a URL it cannot parse; URLs carry tokens and passwords.
-    return _ANY_URL.sub("<url>", message)
 
 
 def _log_failure(alert: Alert, error: str, details: list[str]) -> None:
@@ -226,25 +160,3 @@ def _log_failure(alert: Alert, error: str, details: list[str]) -> None:
         error,
         extra={"event": "alert_failed", "error": error, "details": details, "alert": alert.to_dict()},
     )
-
-
-class _CapturedLog(logging.Handler):
-    """Keeps Apprise's warnings and errors, with any URL in them replaced by ``<url>``."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.WARNING)
-        self.messages: list[str] = []
-        self._guard = threading.Lock()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = record.getMessage()
-        except Exception:
-            message = str(record.msg)
-        with self._guard:
-            self.messages.append(_redact(message))
-
-
-if __name__ == "__main__":
-    # The child process of send_alert: one request on stdin, one JSON line on stdout.
-    print(json.dumps(deliver(json.load(sys.stdin))), flush=True)
