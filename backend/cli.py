@@ -48,6 +48,10 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_REFUSED_BY_CAP = 3
 
+# Bounds of the bulk loader's options: beyond them a run would only exhaust memory or overflow SQL integers.
+MAX_LOAD_USERS = 10_000_000
+MAX_LOAD_SESSIONS_PER_USER = 1_000
+
 EXIT_CODES = {
     RunOutcome.COMPLETED: EXIT_OK,
     RunOutcome.SKIPPED: EXIT_OK,
@@ -201,10 +205,10 @@ def seed_demo_command() -> None:
 
 
 @click.command("seed-load", cls=OneLineUsageCommand)
-@click.option("--users", type=click.IntRange(min=1), required=True, help="How many users to make.")
-@click.option("--sessions-per-user", type=click.IntRange(min=0), default=10, show_default=True, help="Sessions of each user who ever logged in.")
-@click.option("--seed", type=int, default=1, show_default=True, help="The same seed (and --as-of) gives the same data.")
-@click.option("--due", type=click.IntRange(min=0), default=None, help="Steady state with exactly this many ACTIVE users due (0: nobody); default: the realistic spread.")
+@click.option("--users", type=click.IntRange(min=1, max=MAX_LOAD_USERS), required=True, help="How many users to make.")
+@click.option("--sessions-per-user", type=click.IntRange(min=0, max=MAX_LOAD_SESSIONS_PER_USER), default=10, show_default=True, help="Sessions of each user who ever logged in.")
+@click.option("--seed", type=click.IntRange(min=-(2**31), max=2**31 - 1), default=1, show_default=True, help="The same seed (and --as-of) gives the same data.")
+@click.option("--due", type=click.IntRange(min=0, max=MAX_LOAD_USERS), default=None, help="Steady state with exactly this many ACTIVE users due (0: nobody); default: the realistic spread.")
 @click.option("--as-of", "as_of", type=IsoInstant(), default=None, help="The UTC instant the data is relative to [default: now].")
 @click.option("--replace", is_flag=True, help="Empty the user, session, role, event and history tables first.")
 @with_appcontext
