@@ -210,11 +210,10 @@ def is_development_environment(config: Mapping[str, Any]) -> bool:
 def describe_environment(config: Mapping[str, Any]) -> str:
     """How a refusal names the environment, e.g. "OPS_ENV_NAME 'staging' is not a development environment"."""
     name = config.get("ENV_NAME")
-    shown = "is not set" if name in (None, "", DEFAULT_ENV_NAME) else f"{_shown(str(name))}"
     listed = ", ".join(DEVELOPMENT_ENV_NAMES)
-    if shown == "is not set":
+    if name in (None, "", DEFAULT_ENV_NAME):
         return f"OPS_ENV_NAME is not set, so this is a deployed environment (development names: {listed})"
-    return f"OPS_ENV_NAME {shown} is not a development environment ({listed})"
+    return f"OPS_ENV_NAME {_shown(str(name))} is not a development environment ({listed})"
 
 
 def _entropy_bits(symbols: list[int]) -> float:
