@@ -22,7 +22,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from ops_api.clock import utcnow
-from ops_api.config import is_production
+from ops_api.config import MAX_DEACTIVATION_MAX_PER_RUN, describe_environment, is_development_environment
 from ops_api.extensions import db
 from ops_api.sql import schema_of
 from ops_backend.migrations.ops_schema import VERSION_TABLE
@@ -50,6 +50,10 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_REFUSED_BY_CAP = 3
 
+# Bounds of the bulk loader's options: beyond them a run would only exhaust memory or overflow SQL integers.
+MAX_LOAD_USERS = 10_000_000
+MAX_LOAD_SESSIONS_PER_USER = 1_000
+
 EXIT_CODES = {
     RunOutcome.COMPLETED: EXIT_OK,
     RunOutcome.SKIPPED: EXIT_OK,
@@ -67,15 +71,46 @@ def create_cli_app() -> Flask:
         return create_app()
     except ConfigError as exc:
         click.echo(f"error: configuration: {exc}", err=True)
-        raise SystemExit(EXIT_FAILED) from None
+    except Exception as exc:  # never a traceback: what failed, in one line
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        click.echo(f"error: the application could not start: {type(exc).__name__}: {first_line}", err=True)
+    raise SystemExit(EXIT_FAILED)
 
 
 def register_commands(app: Flask) -> None:
-    app.cli.add_command(seed_demo_command)
     app.cli.add_command(disable_inactive_users_command)
     app.cli.add_command(disable_inactive_users_health_command)
-    app.cli.add_command(seed_load_command)
     app.cli.add_command(inactive_users_report_command)
+    if is_development_environment(app.config):
+        app.cli.add_command(seed_demo_command)
+        app.cli.add_command(seed_load_command)
+    else:
+        # Not even their options are read: whatever follows, one line and exit 1.
+        for name in (seed_demo_command.name, seed_load_command.name):
+            app.cli.add_command(_refused_development_command(name))
+
+
+def _development_only_message(command: str) -> str:
+    return (
+        f"error: {command} is a development command (demo data, bulk loads that can empty the audit tables); "
+        f"refused because {describe_environment(current_app.config)}"
+    )
+
+
+def _refused_development_command(name: str | None) -> click.Command:
+    @with_appcontext
+    def refuse(args: tuple[str, ...] = ()) -> None:
+        click.echo(_development_only_message(str(name)), err=True)
+        raise SystemExit(EXIT_FAILED)
+
+    return click.Command(
+        name,
+        callback=refuse,
+        params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+        hidden=True,
+        help="A development command; refused in this environment.",
+    )
 
 
 class OneLineUsageError(click.UsageError):
@@ -161,34 +196,38 @@ def check_database() -> None:
         )
 
 
-def refuse_in_production(command: str) -> None:
-    """Stop a development command (demo users, bulk loads that can empty tables) where OPS_ENV_NAME is production."""
-    if is_production(current_app.config):
-        click.echo(f"error: {command} is for development and benchmarks; refused because OPS_ENV_NAME names production", err=True)
+def refuse_outside_development(command: str) -> None:
+    """Stop a development command unless OPS_ENV_NAME names a development environment.
+
+    register_commands already puts a refusal in these commands' place outside
+    development; this second check covers an app whose settings changed since.
+    """
+    if not is_development_environment(current_app.config):
+        click.echo(_development_only_message(command), err=True)
         raise SystemExit(EXIT_FAILED)
 
 
 @click.command("seed-demo")
 @with_appcontext
 def seed_demo_command() -> None:
-    """Create the demo roles and users (idempotent). Run `flask db upgrade` first. Refused in production."""
-    refuse_in_production("seed-demo")
+    """Create the demo roles and users (idempotent). Run `flask db upgrade` first. Development environments only."""
+    refuse_outside_development("seed-demo")
     added = seed_demo(db.session, now=utcnow())
     db.session.commit()
     click.echo(f"seed-demo: {added} users added")
 
 
 @click.command("seed-load", cls=OneLineUsageCommand)
-@click.option("--users", type=click.IntRange(min=1), required=True, help="How many users to make.")
-@click.option("--sessions-per-user", type=click.IntRange(min=0), default=10, show_default=True, help="Sessions of each user who ever logged in.")
-@click.option("--seed", type=int, default=1, show_default=True, help="The same seed (and --as-of) gives the same data.")
-@click.option("--due", type=click.IntRange(min=0), default=None, help="Steady state with exactly this many ACTIVE users due (0: nobody); default: the realistic spread.")
+@click.option("--users", type=click.IntRange(min=1, max=MAX_LOAD_USERS), required=True, help="How many users to make.")
+@click.option("--sessions-per-user", type=click.IntRange(min=0, max=MAX_LOAD_SESSIONS_PER_USER), default=10, show_default=True, help="Sessions of each user who ever logged in.")
+@click.option("--seed", type=click.IntRange(min=-(2**31), max=2**31 - 1), default=1, show_default=True, help="The same seed (and --as-of) gives the same data.")
+@click.option("--due", type=click.IntRange(min=0, max=MAX_LOAD_USERS), default=None, help="Steady state with exactly this many ACTIVE users due (0: nobody); default: the realistic spread.")
 @click.option("--as-of", "as_of", type=IsoInstant(), default=None, help="The UTC instant the data is relative to [default: now].")
 @click.option("--replace", is_flag=True, help="Empty the user, session, role, event and history tables first.")
 @with_appcontext
 def seed_load_command(users: int, sessions_per_user: int, seed: int, due: int | None, as_of: datetime | None, replace: bool) -> None:
-    """Bulk-load many users and sessions for benchmarks (no audit rows). Run `flask db upgrade` first. Refused in production."""
-    refuse_in_production("seed-load")
+    """Bulk-load many users and sessions for benchmarks (no audit rows). Run `flask db upgrade` first. Development environments only."""
+    refuse_outside_development("seed-load")
     try:
         check_database()
         summary = load(
@@ -215,7 +254,7 @@ def seed_load_command(users: int, sessions_per_user: int, seed: int, due: int | 
 @click.option("--days", type=click.IntRange(min=1, max=MAX_INACTIVE_DAYS), default=None, help="Inactivity threshold in days [default: OPS_DEACTIVATION_INACTIVE_DAYS, 60].")
 @click.option("--dry-run", is_flag=True, help="Report who is due; change nothing.")
 @click.option("--as-of", "as_of", type=IsoInstant(), default=None, help="With --dry-run: preview who would be due at this UTC date or instant.")
-@click.option("--max-disable", type=click.IntRange(min=0), default=None, help="Safety cap for this run; 0 lifts it [default: OPS_DEACTIVATION_MAX_PER_RUN, 50].")
+@click.option("--max-disable", type=click.IntRange(min=0, max=MAX_DEACTIVATION_MAX_PER_RUN), default=None, help="Safety cap for this run; 0 lifts it [default: OPS_DEACTIVATION_MAX_PER_RUN, 50].")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Report on stdout as text or one JSON document.")
 @click.option("--no-email", "no_email", is_flag=True, help="Send no warnings, notices or summaries in this run.")
 @with_appcontext
@@ -412,6 +451,8 @@ class ReportBound(click.ParamType):
             return parse_bound(value, end=self.end)
         except ReportRangeError as exc:
             self.fail(str(exc), param, ctx)
+        except (OverflowError, ValueError):  # a bound the calendar cannot hold, e.g. the day after 9999-12-31
+            self.fail(f"{value!r} is beyond the dates this report can cover", param, ctx)
 
 
 @click.command(

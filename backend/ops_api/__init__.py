@@ -22,17 +22,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Settings come from the defaults, then OPS_-prefixed environment variables,
     then ``config`` (e.g. SQLALCHEMY_DATABASE_URI, TESTING), which wins.
     Raises ``ops_api.config.ConfigError`` for a setting it cannot use, and
-    refuses to build a production application with FakeAuth switched on.
+    outside a development environment (``config.DEVELOPMENT_ENV_NAMES``)
+    refuses FakeAuth, published or weak secrets, and the default SQLite file.
     """
     app = Flask(__name__, instance_relative_config=True)
+    default_database = settings.defaults(app.instance_path)["SQLALCHEMY_DATABASE_URI"]
     app.config.from_mapping(settings.defaults(app.instance_path))
-    app.config.from_prefixed_env("OPS")
+    try:
+        app.config.from_prefixed_env("OPS")
+    except (TypeError, ValueError) as exc:  # OPS_A__B where OPS_A is not a mapping
+        raise settings.ConfigError(f"an OPS_ variable with '__' names a setting that is not a mapping: {exc}") from None
     if config:
         app.config.from_mapping(config)
     settings.finalize(app.config)
 
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///" + app.instance_path):
-        os.makedirs(app.instance_path, exist_ok=True)
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri == default_database and not os.environ.get("DATABASE_URL", "").strip():
+        _check_default_database(app)
 
     db.init_app(app)
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
@@ -50,6 +56,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(health_bp)
     return app
+
+
+def _check_default_database(app: Flask) -> None:
+    """The SQLite file in the instance folder is for development: refuse it elsewhere, and say why it cannot be made."""
+    if not settings.is_development_environment(app.config):
+        raise settings.ConfigError(
+            f"DATABASE_URL is not set; the built-in SQLite file is for development only and {settings.describe_environment(app.config)}"
+        )
+    try:
+        os.makedirs(app.instance_path, exist_ok=True)
+    except OSError as exc:
+        raise settings.ConfigError(
+            f"DATABASE_URL is not set and the folder for the built-in SQLite file, {app.instance_path}, "
+            f"cannot be created ({exc.strerror or type(exc).__name__}); set DATABASE_URL"
+        ) from None
 
 
 def _shipped_migrations() -> str:

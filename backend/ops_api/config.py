@@ -7,11 +7,13 @@ file in the Flask instance folder, so a fresh checkout runs with no server.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import uuid
-from datetime import timedelta
+from collections import Counter
 from collections.abc import Callable, Mapping, MutableMapping
+from datetime import timedelta
 from email.utils import parseaddr
 from typing import Any
 
@@ -27,8 +29,13 @@ FAKEAUTH_OIDC_IDS = tuple(
     uuid.UUID(f"00000000-0000-1111-a111-0000000000{n}") for n in ("18", "19", "20", "21", "22", "27", "28")
 )
 DEFAULT_EXCLUDED_OIDC_IDS = (SYSTEM_ADMIN_OIDC_ID, *FAKEAUTH_OIDC_IDS)
-# Names the environment in alerts when OPS_ENV_NAME is not set.
-DEFAULT_ENV_NAME = "local"
+# The only OPS_ENV_NAME values (compared without case or surrounding blanks)
+# under which development behaviour is allowed: FakeAuth, the published test
+# secret, `flask seed-demo` and `flask seed-load`. Every other name, and no
+# name at all, is a deployed environment.
+DEVELOPMENT_ENV_NAMES = ("local", "dev", "development", "test")
+# Names the environment in alerts when OPS_ENV_NAME is not set (a deployed environment).
+DEFAULT_ENV_NAME = "unnamed"
 # A URL with a scheme (json://, mailto://, msteams://) and no blanks.
 _URL_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
 # A comma that starts another URL; commas inside one URL (mailto://...?to=a,b) stay.
@@ -77,7 +84,7 @@ def mail_defaults() -> dict[str, Any]:
         "SMTP_USERNAME": None,
         "SMTP_PASSWORD": None,
         "SMTP_STARTTLS": True,
-        "SMTP_TIMEOUT": 10,
+        "SMTP_TIMEOUT": 10,  # seconds, 1 to MAX_SMTP_TIMEOUT
         "MAIL_SENDER": None,
         "PRODUCT_NAME": "OPS",
         "SUPPORT_CONTACT": "a user administrator",
@@ -129,20 +136,29 @@ def check_database_url(url: str) -> None:
         )
 
 
+def _shown(value: Any) -> str:
+    """A setting's value for a message: never more than a line's worth of it."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**15:
+        return "a number of more than 15 digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _positive_int(config: Mapping[str, Any], key: str, *, allow_zero: bool, highest: int | None = None) -> int:
     value = config[key]
     if isinstance(value, str):
         value = value.strip()
         digits = value[1:] if value.startswith("-") else value
         if digits.isascii() and digits.isdigit():
-            value = int(value)
+            # Python refuses to read more than 4,300 digits; no setting needs 16.
+            value = int(value) if len(digits) <= 15 else (-(10**15) if value.startswith("-") else 10**15)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"OPS_{key} must be a whole number, got {config[key]!r}")
+        raise ConfigError(f"OPS_{key} must be a whole number, got {_shown(config[key])}")
     if value < 0 or (value == 0 and not allow_zero):
         lowest = 0 if allow_zero else 1
-        raise ConfigError(f"OPS_{key} must be {lowest} or more, got {value}")
+        raise ConfigError(f"OPS_{key} must be {lowest} or more, got {_shown(value)}")
     if highest is not None and value > highest:
-        raise ConfigError(f"OPS_{key} must be {highest} or less, got {value}")
+        raise ConfigError(f"OPS_{key} must be {highest} or less, got {_shown(value)}")
     return value
 
 
@@ -177,9 +193,67 @@ def parse_oidc_ids(value: Any) -> tuple[uuid.UUID, ...]:
     return tuple(ids)
 
 
-# Signs test tokens only; create_app uses it when TESTING is on and no secret is given.
+# Signs test tokens only; create_app uses it when TESTING is on, no secret is
+# given and OPS_ENV_NAME names a development environment.
 TESTING_JWT_SECRET_KEY = "testing-only-secret-never-used-outside-the-test-suite"
+# Secrets that appear in this repository: anyone can read them, so a deployed
+# environment refuses them whatever else it is told.
+PUBLISHED_SECRETS = frozenset({TESTING_JWT_SECRET_KEY})
 MIN_JWT_SECRET_LENGTH = 32  # HS256 wants a key at least as long as its 256-bit output
+# A deployed environment's secret must also look random (see secret_weakness).
+MIN_SECRET_DISTINCT_CHARACTERS = 8
+MIN_SECRET_ESTIMATED_BITS = 80
+# Upper bounds of settings that become timers: beyond them a value is a typo,
+# and far beyond them it overflows the clock or the socket layer.
+MAX_ACCESS_TOKEN_SECONDS = 86_400  # 1 day
+MAX_REFRESH_TOKEN_SECONDS = 30 * 86_400  # 30 days
+MAX_SMTP_TIMEOUT = 600  # 10 minutes
+MAX_DEACTIVATION_MAX_PER_RUN = 10_000_000
+
+
+def is_development_environment(config: Mapping[str, Any]) -> bool:
+    """Whether OPS_ENV_NAME is one of DEVELOPMENT_ENV_NAMES. Anything else, or nothing, is deployed."""
+    name = config.get("ENV_NAME")
+    return isinstance(name, str) and name.strip().lower() in DEVELOPMENT_ENV_NAMES
+
+
+def describe_environment(config: Mapping[str, Any]) -> str:
+    """How a refusal names the environment, e.g. "OPS_ENV_NAME 'staging' is not a development environment"."""
+    name = config.get("ENV_NAME")
+    listed = ", ".join(DEVELOPMENT_ENV_NAMES)
+    if name in (None, "", DEFAULT_ENV_NAME):
+        return f"OPS_ENV_NAME is not set, so this is a deployed environment (development names: {listed})"
+    return f"OPS_ENV_NAME {_shown(str(name))} is not a development environment ({listed})"
+
+
+def _entropy_bits(symbols: list[int]) -> float:
+    """Shannon entropy of the symbols' own frequencies, times their count."""
+    if not symbols:
+        return 0.0
+    total = len(symbols)
+    return -sum(n / total * math.log2(n / total) for n in Counter(symbols).values()) * total
+
+
+def secret_weakness(secret: str) -> str | None:
+    """Why ``secret`` is too predictable to sign tokens in a deployed environment, or None.
+
+    Three cheap tests that random keys (base64 or hex of 16 or more random
+    bytes) pass and typed or patterned ones fail: enough distinct characters;
+    no shorter piece repeated; and an entropy estimate, the lower of the
+    characters' and of the steps between neighbours (so "abcdef..." and
+    "0123456789..." count as little as "aaaa..."), of MIN_SECRET_ESTIMATED_BITS.
+    The answer never contains the secret.
+    """
+    if len(set(secret)) < MIN_SECRET_DISTINCT_CHARACTERS:
+        return f"has fewer than {MIN_SECRET_DISTINCT_CHARACTERS} distinct characters"
+    if secret in (secret + secret)[1:-1]:
+        return "is one piece repeated"
+    codes = [ord(c) for c in secret]
+    steps = [b - a for a, b in zip(codes, codes[1:])]
+    bits = min(_entropy_bits(codes), _entropy_bits(steps))
+    if bits < MIN_SECRET_ESTIMATED_BITS:
+        return f"looks patterned (about {int(bits)} bits of entropy; at least {MIN_SECRET_ESTIMATED_BITS} are needed)"
+    return None
 
 
 def _boolean(config: Mapping[str, Any], key: str) -> bool:
@@ -195,39 +269,54 @@ def _boolean(config: Mapping[str, Any], key: str) -> bool:
     raise ConfigError(f"OPS_{key} must be true or false, got {value!r}")
 
 
-def _duration(config: Mapping[str, Any], key: str) -> timedelta:
+def _duration(config: Mapping[str, Any], key: str, highest_seconds: int) -> timedelta:
+    """Whole seconds (or a timedelta), from 1 to ``highest_seconds``."""
     value = config[key]
     if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    else:
-        seconds = _positive_int(config, key, allow_zero=False)
-    if seconds <= 0:
-        raise ConfigError(f"OPS_{key} must be a positive number of seconds, got {value!r}")
-    return timedelta(seconds=seconds)
+        if value <= timedelta(0):
+            raise ConfigError(f"OPS_{key} must be a positive number of seconds, got {_shown(value)}")
+        if value > timedelta(seconds=highest_seconds):
+            raise ConfigError(f"OPS_{key} must be {highest_seconds} seconds or less")
+        return value
+    return timedelta(seconds=_positive_int(config, key, allow_zero=False, highest=highest_seconds))
 
 
-def is_production(config: Mapping[str, Any]) -> bool:
-    """Whether ENV_NAME names production: "production", "prod", "prd", "Prod-East" and the like."""
-    name = str(config.get("ENV_NAME") or "").strip().lower()
-    return name.startswith("prod") or name == "prd" or name.startswith("prd-")
+def finalize_env_name(config: MutableMapping[str, Any]) -> None:
+    """OPS_ENV_NAME without surrounding blanks; DEFAULT_ENV_NAME (a deployed environment) when unset."""
+    env_name = config.get("ENV_NAME")
+    env_name = "" if env_name is None else str(env_name).strip()
+    config["ENV_NAME"] = env_name or DEFAULT_ENV_NAME
 
 
 def finalize_auth(config: MutableMapping[str, Any]) -> None:
-    """Validate the sign-in settings; FakeAuth can never be switched on in production."""
+    """Validate the sign-in settings. Outside a development environment: no FakeAuth, no published or weak secret."""
+    development = is_development_environment(config)
     config["FAKEAUTH_ENABLED"] = _boolean(config, "FAKEAUTH_ENABLED")
-    if is_production(config) and config["FAKEAUTH_ENABLED"]:
-        raise ConfigError("OPS_FAKEAUTH_ENABLED must not be true when OPS_ENV_NAME is production")
+    if config["FAKEAUTH_ENABLED"] and not development:
+        raise ConfigError(f"OPS_FAKEAUTH_ENABLED must not be true: {describe_environment(config)}")
     secret = config.get("JWT_SECRET_KEY")
     if isinstance(secret, str):
         secret = secret.strip() or None
-    if secret is None and config.get("TESTING") and not is_production(config):
-        # Never in production: this secret is in the source, so anyone could mint tokens with it.
+    if secret is None and config.get("TESTING") and development:
+        # Only where OPS_ENV_NAME names a development environment: this secret is in the source.
         secret = TESTING_JWT_SECRET_KEY
     if secret is not None and (not isinstance(secret, str) or len(secret) < MIN_JWT_SECRET_LENGTH):
         raise ConfigError(f"OPS_JWT_SECRET_KEY must be a string of at least {MIN_JWT_SECRET_LENGTH} characters")
+    if secret is not None and not development:
+        if secret in PUBLISHED_SECRETS:
+            raise ConfigError(
+                "OPS_JWT_SECRET_KEY is a secret published in this project's source; "
+                "a deployed environment needs a random one of its own"
+            )
+        weakness = secret_weakness(secret)
+        if weakness is not None:
+            raise ConfigError(
+                f"OPS_JWT_SECRET_KEY {weakness}; a deployed environment needs a random one "
+                "(e.g. 48 random bytes in base64)"
+            )
     config["JWT_SECRET_KEY"] = secret
-    config["JWT_ACCESS_TOKEN_EXPIRES"] = _duration(config, "JWT_ACCESS_TOKEN_EXPIRES")
-    config["JWT_REFRESH_TOKEN_EXPIRES"] = _duration(config, "JWT_REFRESH_TOKEN_EXPIRES")
+    config["JWT_ACCESS_TOKEN_EXPIRES"] = _duration(config, "JWT_ACCESS_TOKEN_EXPIRES", MAX_ACCESS_TOKEN_SECONDS)
+    config["JWT_REFRESH_TOKEN_EXPIRES"] = _duration(config, "JWT_REFRESH_TOKEN_EXPIRES", MAX_REFRESH_TOKEN_SECONDS)
 
 
 def parse_alert_urls(value: Any) -> tuple[str, ...]:
@@ -255,22 +344,28 @@ def parse_warn_days(value: Any, *, inactive_days: int) -> tuple[int, ...]:
     if value is None:
         return ()
     if isinstance(value, bool):
-        raise ConfigError(f"OPS_DEACTIVATION_WARN_DAYS must be whole days separated by commas, got {value!r}")
+        raise ConfigError(f"OPS_DEACTIVATION_WARN_DAYS must be whole days separated by commas, got {_shown(value)}")
     if isinstance(value, int):
         value = [value]
     elif isinstance(value, str):
         value = [part.strip() for part in value.split(",") if part.strip()]
     if not isinstance(value, (list, tuple)):
-        raise ConfigError(f"OPS_DEACTIVATION_WARN_DAYS must be whole days separated by commas, got {value!r}")
+        raise ConfigError(f"OPS_DEACTIVATION_WARN_DAYS must be whole days separated by commas, got {_shown(value)}")
     days = set()
     for item in value:
-        text = str(item).strip() if not isinstance(item, bool) else ""
-        if not text.isdigit():
-            raise ConfigError(f"OPS_DEACTIVATION_WARN_DAYS: {item!r} is not a whole number of days")
-        number = int(text)
-        if not 1 <= number < inactive_days:
+        if isinstance(item, bool):
+            text = ""
+        elif isinstance(item, int) and abs(item) >= 10**15:
+            text = "9" * 16  # str() of a very long number raises; it is out of range anyway
+        else:
+            text = str(item).strip()
+        if not (text.isascii() and text.isdigit()):
+            raise ConfigError(f"OPS_DEACTIVATION_WARN_DAYS: {_shown(item)} is not a whole number of days")
+        # More digits than any threshold has is out of range, and is never read as a number.
+        number = int(text) if len(text) <= 6 else None
+        if number is None or not 1 <= number < inactive_days:
             raise ConfigError(
-                f"OPS_DEACTIVATION_WARN_DAYS: {number} must be at least 1 and less than "
+                f"OPS_DEACTIVATION_WARN_DAYS: {number if number is not None else 'a number that long'} must be at least 1 and less than "
                 f"OPS_DEACTIVATION_INACTIVE_DAYS ({inactive_days})"
             )
         days.add(number)
@@ -299,7 +394,7 @@ def finalize_mail(config: MutableMapping[str, Any]) -> None:
         raise ConfigError(f"OPS_SMTP_PORT must be at most 65535, got {port}")
     config["SMTP_PORT"] = port
     config["SMTP_STARTTLS"] = _boolean(config, "SMTP_STARTTLS")
-    config["SMTP_TIMEOUT"] = _positive_int(config, "SMTP_TIMEOUT", allow_zero=False)
+    config["SMTP_TIMEOUT"] = _positive_int(config, "SMTP_TIMEOUT", allow_zero=False, highest=MAX_SMTP_TIMEOUT)
     config["SMTP_USERNAME"] = _optional_text(config, "SMTP_USERNAME")
     password = config.get("SMTP_PASSWORD")
     config["SMTP_PASSWORD"] = None if password is None or password == "" else str(password)
@@ -321,6 +416,7 @@ def finalize_mail(config: MutableMapping[str, Any]) -> None:
 
 def finalize(config: MutableMapping[str, Any]) -> None:
     """Validate and normalise the settings in place; raise ConfigError with a one-line message."""
+    finalize_env_name(config)
     finalize_auth(config)
     uri = config.get("SQLALCHEMY_DATABASE_URI")
     if not isinstance(uri, str) or not uri.strip():
@@ -330,7 +426,9 @@ def finalize(config: MutableMapping[str, Any]) -> None:
     config["DEACTIVATION_INACTIVE_DAYS"] = _positive_int(
         config, "DEACTIVATION_INACTIVE_DAYS", allow_zero=False, highest=MAX_INACTIVE_DAYS
     )
-    config["DEACTIVATION_MAX_PER_RUN"] = _positive_int(config, "DEACTIVATION_MAX_PER_RUN", allow_zero=True)
+    config["DEACTIVATION_MAX_PER_RUN"] = _positive_int(
+        config, "DEACTIVATION_MAX_PER_RUN", allow_zero=True, highest=MAX_DEACTIVATION_MAX_PER_RUN
+    )
     excluded = config.get("DEACTIVATION_EXCLUDED_OIDC_IDS")
     config["DEACTIVATION_EXCLUDED_OIDC_IDS"] = (
         DEFAULT_EXCLUDED_OIDC_IDS if excluded is None else parse_oidc_ids(excluded)
@@ -345,9 +443,6 @@ def finalize(config: MutableMapping[str, Any]) -> None:
         )
     config["DB_SCHEMA"] = schema
     config["DB_LOCK_TIMEOUT_MS"] = _positive_int(config, "DB_LOCK_TIMEOUT_MS", allow_zero=False, highest=3_600_000)
-    env_name = config.get("ENV_NAME")
-    env_name = "" if env_name is None else str(env_name).strip()
-    config["ENV_NAME"] = env_name or DEFAULT_ENV_NAME
     options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # Writers wait for each other instead of failing at once.

@@ -145,7 +145,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, test_schema: st
 
 @pytest.fixture
 def app(database_url: str) -> Iterator[Flask]:
-    application = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
+    application = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True, "ENV_NAME": "test"})
     with application.app_context():
         yield application
         db.session.remove()

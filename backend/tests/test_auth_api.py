@@ -176,7 +176,7 @@ def test_a_refresh_token_is_not_an_access_token(client, fakeauth, person):
 
 def test_without_a_jwt_secret_the_api_answers_503_and_creates_nothing(database_url, monkeypatch):
     monkeypatch.delenv("OPS_JWT_SECRET_KEY", raising=False)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "FAKEAUTH_ENABLED": True})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "FAKEAUTH_ENABLED": True, "ENV_NAME": "test"})
     client = app.test_client()
 
     login_answer = client.post("/auth/login", json={"provider": "fakeauth", "oidc_id": str(uuid.uuid4())})

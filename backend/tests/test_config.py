@@ -3,15 +3,41 @@
 import uuid
 
 import pytest
+from flask import Flask
 
 from ops_api import create_app
 from ops_api.config import DEFAULT_EXCLUDED_OIDC_IDS, ConfigError
 
 
-def test_without_database_url_the_app_uses_sqlite_in_the_instance_folder(monkeypatch):
+def test_without_database_url_a_development_app_uses_sqlite_in_the_instance_folder(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("OPS_ENV_NAME", "local")
     app = create_app()
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{app.instance_path}/ops.db"
+
+
+@pytest.mark.parametrize("env_name", [None, "production", "staging"])
+def test_without_database_url_a_deployed_app_refuses_the_builtin_sqlite_file(monkeypatch, env_name):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("OPS_ENV_NAME", raising=False)
+    if env_name:
+        monkeypatch.setenv("OPS_ENV_NAME", env_name)
+    with pytest.raises(ConfigError, match="DATABASE_URL is not set; the built-in SQLite file is for development only") as caught:
+        create_app()
+    assert "\n" not in str(caught.value)
+
+
+def test_an_instance_folder_that_cannot_be_made_is_one_line_not_a_traceback(monkeypatch, tmp_path):
+    """As in an image whose instance folder lies in a place the job's user cannot write."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")  # nothing, not even root, can make a folder beneath a file
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("OPS_ENV_NAME", "dev")
+    monkeypatch.setattr(Flask, "auto_find_instance_path", lambda self: str(blocker / "instance"))
+
+    with pytest.raises(ConfigError, match="cannot be created .*; set DATABASE_URL") as caught:
+        create_app()
+    assert "\n" not in str(caught.value)
 
 
 def test_a_bare_postgresql_database_url_uses_psycopg_3(monkeypatch):
@@ -66,3 +92,36 @@ def test_an_unusable_setting_is_refused_with_a_one_line_message(monkeypatch, nam
     with pytest.raises(ConfigError, match=message) as caught:
         create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
     assert "\n" not in str(caught.value)
+
+
+HUGE = str(10**30)
+ENORMOUS = "9" * 5000  # more digits than Python will read as a number
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("OPS_SMTP_TIMEOUT", HUGE, "OPS_SMTP_TIMEOUT must be 600 or less"),
+        ("OPS_SMTP_TIMEOUT", ENORMOUS, "OPS_SMTP_TIMEOUT must be 600 or less"),
+        ("OPS_SMTP_PORT", ENORMOUS, "OPS_SMTP_PORT must be at most 65535"),
+        ("OPS_JWT_ACCESS_TOKEN_EXPIRES", HUGE, "must be 86400 or less"),
+        ("OPS_JWT_ACCESS_TOKEN_EXPIRES", "1e400", "must be a whole number"),
+        ("OPS_JWT_REFRESH_TOKEN_EXPIRES", HUGE, "must be 2592000 or less"),
+        ("OPS_JWT_REFRESH_TOKEN_EXPIRES", ENORMOUS, "must be 2592000 or less"),
+        ("OPS_DEACTIVATION_MAX_PER_RUN", HUGE, "must be 10000000 or less"),
+        ("OPS_DEACTIVATION_MAX_PER_RUN", ENORMOUS, "must be 10000000 or less"),
+        ("OPS_DEACTIVATION_MAX_PER_RUN", "-" + ENORMOUS, "must be 0 or more"),
+        ("OPS_DEACTIVATION_INACTIVE_DAYS", HUGE, "must be 36500 or less"),
+        ("OPS_DEACTIVATION_WARN_DAYS", HUGE, "must be at least 1 and less than"),
+        ("OPS_DEACTIVATION_WARN_DAYS", ENORMOUS, "must be at least 1 and less than"),
+        ("OPS_DEACTIVATION_WARN_DAYS", f"7,{ENORMOUS}", "must be at least 1 and less than"),
+        ("OPS_SMTP_PORT__DEEP", "1", "'__' names a setting that is not a mapping"),
+    ],
+)
+def test_an_absurd_value_is_refused_in_one_short_line(monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message) as caught:
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    text = str(caught.value)
+    assert "\n" not in text
+    assert len(text) < 300  # the 5,000 digits are never repeated back

@@ -1,14 +1,25 @@
-"""Sign-in settings: FakeAuth's switch, the production guard and the JWT secret."""
+"""Sign-in settings: FakeAuth's switch, development versus deployed environments, and the JWT secret."""
 
+import base64
+import os
+import secrets
 from datetime import timedelta
 
 import pytest
 
 from ops_api import create_app
-from ops_api.config import TESTING_JWT_SECRET_KEY, ConfigError
+from ops_api.config import DEVELOPMENT_ENV_NAMES, TESTING_JWT_SECRET_KEY, ConfigError, secret_weakness
 
 MEMORY = {"SQLALCHEMY_DATABASE_URI": "sqlite://"}
-A_SECRET = "s" * 40
+DEV = {**MEMORY, "ENV_NAME": "local"}
+A_SECRET = "s" * 40  # fine for a development environment only: far too predictable elsewhere
+STRONG_SECRET = "q8Vd1-Rk3TzXw0pLa9mYc2HnE7uJf4Gb6SiOe5"
+# Names that a deployment might well use, none of them a development name.
+DEPLOYED_NAMES = [
+    "production", "Production ", "prod", "prd", "prod-east", "PRD-EAST", "staging", "stage", "uat", "impl",
+    "ops-prod", "live", "preprod", "sandbox", "qa", "local-prod", "devel", "dev2", "testing", "tests",
+    "loc", "unnamed", "",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -18,28 +29,52 @@ def _no_auth_environment(monkeypatch):
 
 
 def test_fakeauth_is_off_by_default():
-    assert create_app(MEMORY).config["FAKEAUTH_ENABLED"] is False
+    assert create_app(DEV).config["FAKEAUTH_ENABLED"] is False
 
 
 @pytest.mark.parametrize(("value", "expected"), [("true", True), ("1", True), ("false", False), ("0", False)])
 def test_fakeauth_is_switched_by_ops_fakeauth_enabled(monkeypatch, value, expected):
     monkeypatch.setenv("OPS_FAKEAUTH_ENABLED", value)
-    assert create_app(MEMORY).config["FAKEAUTH_ENABLED"] is expected
+    assert create_app(DEV).config["FAKEAUTH_ENABLED"] is expected
 
 
-@pytest.mark.parametrize("env_name", ["production", "Production ", "prod", "prd", "prod-east"])
-def test_a_production_app_with_fakeauth_refuses_to_start(monkeypatch, env_name):
+def test_the_development_names_are_the_short_documented_list():
+    assert DEVELOPMENT_ENV_NAMES == ("local", "dev", "development", "test")
+
+
+@pytest.mark.parametrize("env_name", ["local", "dev", "development", "test", "LOCAL", "Dev", " test "])
+def test_fakeauth_and_the_test_secret_work_under_a_development_name(monkeypatch, env_name):
+    monkeypatch.setenv("OPS_ENV_NAME", env_name)
+    monkeypatch.setenv("OPS_FAKEAUTH_ENABLED", "true")
+    app = create_app({**MEMORY, "TESTING": True})
+    assert app.config["FAKEAUTH_ENABLED"] is True
+    assert app.config["JWT_SECRET_KEY"] == TESTING_JWT_SECRET_KEY
+
+
+@pytest.mark.parametrize("env_name", DEPLOYED_NAMES)
+def test_fakeauth_refuses_to_start_under_any_other_name(monkeypatch, env_name):
     monkeypatch.setenv("OPS_ENV_NAME", env_name)
     monkeypatch.setenv("OPS_FAKEAUTH_ENABLED", "true")
 
     with pytest.raises(ConfigError, match="OPS_FAKEAUTH_ENABLED must not be true") as caught:
-        create_app({**MEMORY, "JWT_SECRET_KEY": A_SECRET})
+        create_app({**MEMORY, "JWT_SECRET_KEY": STRONG_SECRET})
     assert "\n" not in str(caught.value)
+    assert "local, dev, development, test" in str(caught.value)
 
 
-def test_a_production_app_without_fakeauth_starts(monkeypatch):
+def test_without_an_env_name_fakeauth_refuses_to_start(monkeypatch):
+    monkeypatch.setenv("OPS_FAKEAUTH_ENABLED", "true")
+    with pytest.raises(ConfigError, match="OPS_ENV_NAME is not set, so this is a deployed environment"):
+        create_app(MEMORY)
+
+
+def test_without_an_env_name_alerts_call_the_environment_unnamed():
+    assert create_app(MEMORY).config["ENV_NAME"] == "unnamed"
+
+
+def test_a_deployed_app_without_fakeauth_starts(monkeypatch):
     monkeypatch.setenv("OPS_ENV_NAME", "production")
-    assert create_app({**MEMORY, "JWT_SECRET_KEY": A_SECRET}).config["FAKEAUTH_ENABLED"] is False
+    assert create_app({**MEMORY, "JWT_SECRET_KEY": STRONG_SECRET}).config["FAKEAUTH_ENABLED"] is False
 
 
 def test_an_unreadable_fakeauth_switch_is_refused(monkeypatch):
@@ -49,8 +84,13 @@ def test_an_unreadable_fakeauth_switch_is_refused(monkeypatch):
 
 
 def test_the_jwt_secret_comes_from_ops_jwt_secret_key(monkeypatch):
+    monkeypatch.setenv("OPS_JWT_SECRET_KEY", STRONG_SECRET)
+    assert create_app(MEMORY).config["JWT_SECRET_KEY"] == STRONG_SECRET
+
+
+def test_a_development_environment_accepts_a_predictable_secret(monkeypatch):
     monkeypatch.setenv("OPS_JWT_SECRET_KEY", A_SECRET)
-    assert create_app(MEMORY).config["JWT_SECRET_KEY"] == A_SECRET
+    assert create_app(DEV).config["JWT_SECRET_KEY"] == A_SECRET
 
 
 def test_without_a_secret_the_app_still_starts_with_none_so_the_cli_runs():
@@ -58,12 +98,65 @@ def test_without_a_secret_the_app_still_starts_with_none_so_the_cli_runs():
 
 
 def test_a_testing_app_without_a_secret_uses_the_fixed_test_secret():
-    assert create_app({**MEMORY, "TESTING": True}).config["JWT_SECRET_KEY"] == TESTING_JWT_SECRET_KEY
+    assert create_app({**DEV, "TESTING": True}).config["JWT_SECRET_KEY"] == TESTING_JWT_SECRET_KEY
 
 
-def test_a_testing_app_in_production_never_gets_the_published_test_secret():
-    app = create_app({**MEMORY, "TESTING": True, "ENV_NAME": "production"})
+@pytest.mark.parametrize("env_name", [None, "production", "Production", "staging", "prd-west"])
+def test_a_testing_app_outside_development_never_gets_the_published_test_secret(monkeypatch, env_name):
+    if env_name is not None:
+        monkeypatch.setenv("OPS_ENV_NAME", env_name)
+    app = create_app({**MEMORY, "TESTING": True})
     assert app.config["JWT_SECRET_KEY"] is None
+
+
+@pytest.mark.parametrize("env_name", [None, "production", "Production", "staging"])
+def test_the_published_test_secret_given_explicitly_is_refused_outside_development(monkeypatch, env_name):
+    if env_name is not None:
+        monkeypatch.setenv("OPS_ENV_NAME", env_name)
+    monkeypatch.setenv("OPS_JWT_SECRET_KEY", TESTING_JWT_SECRET_KEY)
+    with pytest.raises(ConfigError, match="published in this project's source") as caught:
+        create_app(MEMORY)
+    assert TESTING_JWT_SECRET_KEY not in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+WEAK_SECRETS = [
+    "a" * 32,
+    "s" * 40,
+    "ab" * 16,
+    "passwordpasswordpasswordpassword",
+    "0123456789" * 4,
+    "abcdefghijklmnopqrstuvwxyz012345",
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab",
+    "Summer2026!Summer2026!Summer2026!",
+    "11111111112222222222333333333344",
+]
+
+
+@pytest.mark.parametrize("weak", WEAK_SECRETS)
+def test_a_predictable_secret_is_refused_in_a_deployed_environment_without_echoing_it(monkeypatch, weak):
+    monkeypatch.setenv("OPS_ENV_NAME", "production")
+    monkeypatch.setenv("OPS_JWT_SECRET_KEY", weak)
+
+    with pytest.raises(ConfigError, match="OPS_JWT_SECRET_KEY") as caught:
+        create_app(MEMORY)
+
+    message = str(caught.value)
+    assert "\n" not in message
+    assert weak not in message and weak[:8] not in message
+
+
+def test_random_secrets_of_the_usual_shapes_are_accepted():
+    """Keys made the documented ways pass the predictability tests, every time out of 2,000 each."""
+    makers = {
+        "hex of 16 bytes": lambda: secrets.token_hex(16),
+        "hex of 32 bytes": lambda: secrets.token_hex(32),
+        "urlsafe of 24 bytes": lambda: secrets.token_urlsafe(24),
+        "base64 of 48 bytes": lambda: base64.b64encode(os.urandom(48)).decode(),
+    }
+    for shape, make in makers.items():
+        refused = [key for key in (make() for _ in range(2000)) if secret_weakness(key) is not None]
+        assert refused == [], shape
 
 
 def test_a_short_jwt_secret_is_refused(monkeypatch):

@@ -131,6 +131,21 @@ def test_the_build_context_holds_what_pyproject_needs_and_no_tests():
     assert "backend/tests/" in ignore
 
 
+def test_the_image_never_reads_a_dotenv_file_and_names_no_development_environment():
+    """The checkout's .flaskenv says OPS_ENV_NAME=local; the image must stay a deployed environment."""
+    from ops_api.config import DEVELOPMENT_ENV_NAMES
+
+    flaskenv = dict(
+        line.split("=", 1) for line in (REPO_ROOT / ".flaskenv").read_text().splitlines() if "=" in line and not line.startswith("#")
+    )
+    assert flaskenv["OPS_ENV_NAME"] in DEVELOPMENT_ENV_NAMES  # so the README's first command works from a checkout
+    assert env_settings()["FLASK_SKIP_DOTENV"] == "1"
+    assert "OPS_ENV_NAME" not in env_settings()
+    ignore = (REPO_ROOT / ".dockerignore").read_text().splitlines()
+    assert "*" in ignore and not any(line.startswith("!.") for line in ignore)  # no dotfile enters the build context
+    assert not any(".flaskenv" in arguments or ".env" in arguments for arguments in instructions("COPY"))
+
+
 def test_no_secret_is_baked_into_the_image():
     for key in env_settings():
         assert not SECRET_NAMES.search(key), key

@@ -18,6 +18,7 @@ from flask_jwt_extended.exceptions import JWTExtendedException, NoAuthorizationE
 from jwt import ExpiredSignatureError, PyJWTError
 
 from ops_api.api.errors import ApiError, validation_error
+from ops_api.config import is_development_environment
 from ops_api.extensions import db
 from ops_api.models import User
 from ops_api.services.auth import (
@@ -144,7 +145,9 @@ def login() -> Response:
     name = body.get("provider")
     if not isinstance(name, str) or not name:
         raise validation_error({"provider": ["required: the name of a login provider"]})
-    provider = enabled_providers(fakeauth_enabled=current_app.config["FAKEAUTH_ENABLED"]).get(name)
+    # Checked per request: FakeAuth needs its switch AND a development OPS_ENV_NAME.
+    fakeauth = bool(current_app.config["FAKEAUTH_ENABLED"]) and is_development_environment(current_app.config)
+    provider = enabled_providers(fakeauth_enabled=fakeauth).get(name)
     if provider is None:
         raise ApiError(
             400,

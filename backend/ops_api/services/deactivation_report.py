@@ -65,7 +65,12 @@ def parse_bound(text: str, *, end: bool) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise ReportRangeError(f"{text!r} is not a date (2026-03-01) or an ISO 8601 instant") from None
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+    except OverflowError:  # the end of 9999-12-31 is not a datetime
+        raise ReportRangeError(f"{text!r} is beyond the last day this report can cover") from None
+    try:
+        return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before the first UTC instant
+        raise ReportRangeError(f"{text!r} is beyond the dates this report can cover") from None
 
 
 def check_range(start: datetime, end: datetime) -> None:
