@@ -3,7 +3,9 @@
 # Settings come from the environment at run time (DATABASE_URL, OPS_ALERT_URLS,
 # OPS_ENV_NAME, OPS_DEACTIVATION_*); none is baked into the image, and no .env
 # or .flaskenv file is ever read, so without OPS_ENV_NAME it is a deployed environment.
-FROM python:3.11-slim
+# The newest Python this project supports, the one OPS's backend runs on; keep it
+# in step with requirements.lock (compiled for it) and pyproject.toml.
+FROM python:3.14-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -15,10 +17,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN useradd --system --create-home --uid 10001 --user-group ops
 
 WORKDIR /app
+# Exactly the locked versions, checked against their hashes (OPS's pins for the
+# libraries both share, both PostgreSQL drivers), then this package alone.
+COPY requirements.lock ./
+RUN pip install --no-deps --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY backend ./backend
-# Installs this package and exactly the dependencies pyproject.toml declares.
-RUN pip install . && rm -rf /app/backend /app/build
+RUN pip install --no-deps . && pip check && rm -rf /app/backend /app/build
 
 USER 10001:10001
 WORKDIR /home/ops

@@ -45,7 +45,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event, func, select
 from sqlalchemy.dialects import postgresql
@@ -384,6 +383,14 @@ def explain(session: Session, statement: sa.Select[Any]) -> str:
     return text
 
 
+def _client_side_cursor(raw: Any) -> Any:
+    if type(raw).__module__.startswith("psycopg2"):
+        return raw.cursor()
+    import psycopg
+
+    return psycopg.ClientCursor(raw)
+
+
 def generic_vs_custom(engine: sa.Engine, statement: sa.Select[Any], *, repeat: int) -> dict[str, Any]:
     """Time EXECUTE of the prepared candidate query under a forced custom and a forced generic plan."""
     sql, values = _postgresql_sql(statement)
@@ -392,7 +399,8 @@ def generic_vs_custom(engine: sa.Engine, statement: sa.Select[Any], *, repeat: i
         raw = connection.connection.driver_connection
         # Values are quoted client-side into EXECUTE; the server sees the same
         # parameters a prepared statement of the application would get.
-        with psycopg.ClientCursor(raw) as cursor:
+        # (psycopg2's cursors always quote client-side; psycopg 3 needs ClientCursor.)
+        with _client_side_cursor(raw) as cursor:
             types = ", ".join(_postgresql_type(v) for v in _postgresql_params(statement))
             cursor.execute(f"PREPARE ops_bench_candidates ({types}) AS " + sql)
             placeholders = ", ".join(["%s"] * len(values))

@@ -6,6 +6,7 @@ file in the Flask instance folder, so a fresh checkout runs with no server.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -110,29 +111,63 @@ def database_url_from_env(instance_path: str) -> str:
     return normalize_database_url(url)
 
 
+# The PostgreSQL drivers this application runs on: SQLAlchemy's name for each,
+# and the module it imports. psycopg 3 comes first: a bare postgresql:// URL
+# uses it when it is installed, and psycopg2 (OPS's driver) otherwise.
+POSTGRESQL_DRIVERS = {"postgresql+psycopg": "psycopg", "postgresql+psycopg2": "psycopg2"}
+SUPPORTED_DRIVERS = ("sqlite", *POSTGRESQL_DRIVERS)
+_DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary"}
+
+
+def driver_installed(module: str) -> bool:
+    """Whether the driver module imports here (psycopg 3 also needs a libpq it can load)."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
 def normalize_database_url(url: str) -> str:
-    """Point bare PostgreSQL URLs at the psycopg 3 driver, the only one installed."""
+    """Name the driver in a bare PostgreSQL URL: psycopg 3 if installed, else psycopg2.
+
+    A URL that already names a driver is left as it is; check_database_url
+    then refuses it if that driver is not installed.
+    """
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
+            for name, module in POSTGRESQL_DRIVERS.items():
+                if driver_installed(module):
+                    return f"{name}://" + url[len(prefix) :]
+            raise ConfigError(
+                "DATABASE_URL is a PostgreSQL URL but no PostgreSQL driver is installed "
+                "(install psycopg[binary] or psycopg2-binary)"
+            )
     return url
 
 
-SUPPORTED_DRIVERS = ("sqlite", "postgresql+psycopg")
-
-
 def check_database_url(url: str) -> None:
-    """Refuse a URL that does not parse or names a database this application does not run on.
+    """Refuse a URL that does not parse, names a database this application does not run on,
+    or names a driver that is not installed.
 
     The message never repeats the URL: it may carry a password.
     """
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ConfigError("DATABASE_URL is not a database URL (e.g. postgresql+psycopg://user@host:5432/db)") from None
+        raise ConfigError("DATABASE_URL is not a database URL (e.g. postgresql://user@host:5432/db)") from None
     if parsed.drivername not in SUPPORTED_DRIVERS:
         raise ConfigError(
-            f"DATABASE_URL names {parsed.drivername!r}; use PostgreSQL (postgresql+psycopg://...) or SQLite (sqlite:///...)"
+            f"DATABASE_URL names {parsed.drivername!r}; use PostgreSQL (postgresql://, postgresql+psycopg:// "
+            "or postgresql+psycopg2://) or SQLite (sqlite:///...)"
+        )
+    module = POSTGRESQL_DRIVERS.get(parsed.drivername)
+    if module is not None and not driver_installed(module):
+        others = [name for name, other in POSTGRESQL_DRIVERS.items() if other != module and driver_installed(other)]
+        instead = f", or use {others[0]}://" if others else ""
+        raise ConfigError(
+            f"DATABASE_URL names {parsed.drivername!r} but {module} is not installed "
+            f"(install {_DRIVER_PACKAGES[module]}{instead})"
         )
 
 

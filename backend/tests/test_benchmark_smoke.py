@@ -19,6 +19,7 @@ def _benchmark_module():
     return module
 
 
+@pytest.mark.pg_driver
 def test_the_benchmark_runs_at_200_users_and_agrees_with_the_naive_loop(database_url):
     bench = _benchmark_module()
 
@@ -52,6 +53,7 @@ def test_the_loader_is_deterministic_and_has_the_realistic_spread():
     assert 390 < max(last_seen) <= 400
 
 
+@pytest.mark.pg_driver
 def test_the_loader_refuses_a_database_that_holds_users(app, database_url):
     from datetime import datetime, timezone
 

@@ -1,12 +1,17 @@
 """Settings: DATABASE_URL, OPS_ environment variables and the mapping given to create_app."""
 
+import re
+import sys
 import uuid
 
 import pytest
 from flask import Flask
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from ops_api import create_app
 from ops_api.config import DEFAULT_EXCLUDED_OIDC_IDS, ConfigError
+from ops_api.extensions import db
 
 
 def test_without_database_url_a_development_app_uses_sqlite_in_the_instance_folder(monkeypatch):
@@ -40,10 +45,53 @@ def test_an_instance_folder_that_cannot_be_made_is_one_line_not_a_traceback(monk
     assert "\n" not in str(caught.value)
 
 
-def test_a_bare_postgresql_database_url_uses_psycopg_3(monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", "postgresql://ops@db.internal:5432/ops")
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_a_bare_postgresql_database_url_uses_psycopg_3_when_installed(monkeypatch, scheme):
+    monkeypatch.setenv("DATABASE_URL", f"{scheme}://ops@db.internal:5432/ops")
     app = create_app()
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://ops@db.internal:5432/ops"
+
+
+@pytest.mark.pg_driver
+def test_a_bare_postgresql_database_url_falls_back_to_psycopg2(monkeypatch):
+    pytest.importorskip("psycopg2")
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if psycopg 3 were not installed
+    monkeypatch.setenv("DATABASE_URL", "postgresql://ops@db.internal:5432/ops")
+    app = create_app()
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg2://ops@db.internal:5432/ops"
+
+
+@pytest.mark.pg_driver
+@pytest.mark.parametrize(("url", "message"), [
+    ("postgresql+psycopg2://ops@db.internal/ops", "names 'postgresql+psycopg2' but psycopg2 is not installed"),
+    ("postgresql+psycopg://ops@db.internal/ops", "names 'postgresql+psycopg' but psycopg is not installed"),
+    ("postgresql://ops@db.internal/ops", "no PostgreSQL driver is installed"),
+])
+def test_a_driver_that_is_not_installed_is_refused_with_a_one_line_message(monkeypatch, url, message):
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    monkeypatch.setitem(sys.modules, "psycopg2", None)
+    monkeypatch.setenv("DATABASE_URL", url)
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+        create_app()
+    assert "\n" not in str(caught.value)
+    assert "db.internal" not in str(caught.value)
+
+
+@pytest.mark.pg_driver
+@pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
+def test_each_named_driver_reaches_the_migrated_schema(pg_schema_url, driver):
+    pytest.importorskip(driver)
+    url = make_url(pg_schema_url).set(drivername=f"postgresql+{driver}").render_as_string(hide_password=False)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        assert db.engine.dialect.driver == driver
+        # The schema comes from the URL's options=-csearch_path=..., which both drivers hand to libpq.
+        assert db.session.execute(sa.text("SELECT count(*) FROM ops_user")).scalar_one() >= 0
+        assert db.session.execute(sa.text("SELECT current_schema()")).scalar_one() == make_url(pg_schema_url).query[
+            "options"
+        ].split("=", 1)[1]
+        db.session.remove()
+        db.engine.dispose()
 
 
 def test_ops_prefixed_environment_variables_set_the_rule(monkeypatch):

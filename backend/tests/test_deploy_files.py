@@ -78,8 +78,16 @@ def env_settings() -> dict[str, str]:
     return settings
 
 
-def test_the_image_starts_from_a_slim_python_and_runs_as_a_non_root_user():
-    assert instructions("FROM") == ["python:3.11-slim"]
+def newest_supported_python() -> str:
+    """The newest "Programming Language :: Python :: 3.N" classifier in pyproject.toml."""
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    prefix = "Programming Language :: Python :: "
+    versions = [c[len(prefix) :] for c in pyproject["project"]["classifiers"] if re.fullmatch(r"3\.\d+", c[len(prefix) :])]
+    return max(versions, key=lambda v: tuple(map(int, v.split("."))))
+
+
+def test_the_image_starts_from_the_newest_supported_slim_python_and_runs_as_a_non_root_user():
+    assert instructions("FROM") == [f"python:{newest_supported_python()}-slim"]
     users = instructions("USER")
     assert users, "the image must switch to a non-root user"
     assert users[-1].split(":")[0] not in ("root", "0")
@@ -107,20 +115,22 @@ def test_flask_app_names_the_same_factory_as_the_repository(monkeypatch):
     assert JOB_COMMAND in factory().cli.list_commands(None)
 
 
-def test_the_image_installs_this_package_and_nothing_else():
+def test_the_image_installs_the_lock_file_then_this_package_and_nothing_else():
     runs = instructions("RUN")
     installs = [run for run in runs if re.search(r"\bpip\b|\bapt-get\b|\bapk\b|\bconda\b|\buv\b", run)]
-    assert len(installs) == 1, installs
-    (install,) = installs
-    pip_commands = [part.strip() for part in install.split("&&") if re.search(r"\bpip\b", part)]
-    assert pip_commands == ["pip install ."], pip_commands
+    pip_commands = [part.strip() for run in installs for part in run.split("&&") if re.search(r"\bpip\b", part)]
+    assert pip_commands == [
+        "pip install --no-deps --require-hashes -r requirements.lock",
+        "pip install --no-deps .",
+        "pip check",
+    ], pip_commands
 
 
 def test_the_build_context_holds_what_pyproject_needs_and_no_tests():
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
     copied = {Path(shlex.split(arguments)[0]).name for arguments in instructions("COPY")}
     copied |= {part for arguments in instructions("COPY") for part in shlex.split(arguments)[:-1]}
-    needed = {"pyproject.toml", pyproject["project"]["readme"]}
+    needed = {"pyproject.toml", pyproject["project"]["readme"], "requirements.lock"}
     needed |= {Path(folder).parts[0] for folder in pyproject["tool"]["setuptools"]["package-dir"].values()}
     assert needed <= copied, needed - copied
 

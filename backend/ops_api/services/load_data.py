@@ -2,7 +2,7 @@
 
 The rows are drawn in Python from ``random.Random(seed)``, so a given seed and
 ``now`` give the same users and sessions on SQLite and on PostgreSQL, and are
-written in bulk: ``COPY ... FROM STDIN`` on PostgreSQL (psycopg 3), large
+written in bulk: ``COPY ... FROM STDIN`` on PostgreSQL (psycopg 3 or psycopg2), large
 ``executemany`` batches of plain values on SQLite. No ORM objects, no audit
 rows: this is load for measuring, not a history anyone did.
 
@@ -25,6 +25,7 @@ against the service.
 from __future__ import annotations
 
 import contextlib
+import io
 import random
 import uuid
 from collections.abc import Iterator
@@ -270,13 +271,9 @@ def analyze(engine: Engine) -> None:
 def _copy_postgresql(connection: Connection, planned: list[_PlannedUser], *, per_user: int, now: datetime, seed: int) -> None:
     users, sessions = qualified(connection, "ops_user"), qualified(connection, "user_session")
     cursor = connection.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY {users} ({', '.join(USER_COLUMNS)}) FROM STDIN") as copy:
-        for row in _user_rows(planned, now=now, seed=seed):
-            copy.write_row(row)
+    _copy_in(cursor, f"COPY {users} ({', '.join(USER_COLUMNS)}) FROM STDIN", _user_rows(planned, now=now, seed=seed))
     cursor.execute("CREATE TEMP TABLE load_plan (user_id int, latest_at timestamp, created_on timestamp, is_open boolean) ON COMMIT DROP")
-    with cursor.copy("COPY load_plan FROM STDIN") as copy:
-        for row in _plan_rows(planned, now=now):
-            copy.write_row(row)
+    _copy_in(cursor, "COPY load_plan FROM STDIN", _plan_rows(planned, now=now))
     if per_user:
         with _without_secondary_structures(connection, sessions):
             connection.execute(sa.text("SET LOCAL work_mem = '256MB'"))
@@ -289,6 +286,45 @@ def _copy_postgresql(connection: Connection, planned: list[_PlannedUser], *, per
     schema = schema_of(connection)
     cursor.execute(f"SELECT setval('\"{schema}\".ops_user_id_seq', coalesce(max(id), 0) + 1, false) FROM {users}")
     cursor.execute(f"SELECT setval(pg_get_serial_sequence('{sessions}', 'id'), coalesce(max(id), 0) + 1, false) FROM {sessions}")
+
+
+def _copy_in(cursor: Any, statement: str, rows: Iterator[tuple[Any, ...]]) -> None:
+    """``COPY ... FROM STDIN`` through either driver: psycopg 3 adapts each row itself;
+    psycopg2 reads text-format lines from a file, sent in batches so memory stays flat."""
+    if hasattr(cursor, "copy"):  # psycopg 3
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    batch = io.StringIO()
+    for count, row in enumerate(rows, start=1):
+        batch.write("\t".join(_copy_text(value) for value in row))
+        batch.write("\n")
+        if count % _COPY_BATCH_ROWS == 0:
+            _send_batch(cursor, statement, batch)
+            batch = io.StringIO()
+    if batch.tell():
+        _send_batch(cursor, statement, batch)
+
+
+_COPY_BATCH_ROWS = 50_000
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _send_batch(cursor: Any, statement: str, batch: io.StringIO) -> None:
+    batch.seek(0)
+    cursor.copy_expert(statement, batch)
+
+
+def _copy_text(value: Any) -> str:
+    """One value in PostgreSQL's COPY text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value).translate(_COPY_ESCAPES)
 
 
 @contextlib.contextmanager
