@@ -25,7 +25,10 @@ Only reads; a few statements whatever the size of the period.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -111,6 +114,14 @@ class DeactivationEvidence:
             "runs": self.runs,
             "gaps": self.gaps,
         }
+
+    def to_json(self) -> str:
+        """The JSON document exactly as ``--format json`` prints it (ASCII, final newline included)."""
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    def sha256(self) -> str:
+        """The SHA-256 of :meth:`to_json`'s bytes: what the HTML page's footer carries."""
+        return hashlib.sha256(self.to_json().encode("ascii")).hexdigest()
 
     def to_csv(self) -> str:
         """One table: a ``record`` column says whether a row is a deactivation, a run or a gap."""
@@ -288,20 +299,27 @@ def _runs(session: Session, start: datetime, end: datetime) -> list[dict[str, An
     ]
 
 
+def counted_hours(start: datetime, end: datetime, now: datetime) -> Iterator[datetime]:
+    """The whole UTC hours of ``[start, end)`` that had ended by ``now``: those the schedule is checked on."""
+    hour = start.replace(minute=0, second=0, microsecond=0)
+    if hour < start:
+        hour += HOUR
+    last = min(end, now)
+    while hour + HOUR <= last:
+        yield hour
+        hour += HOUR
+
+
 def _schedule(report: DeactivationEvidence, now: datetime) -> None:
     """Whole hours of the period, up to now, and those in which no real run finished."""
-    first = report.start.replace(minute=0, second=0, microsecond=0)
-    if first < report.start:
-        first += HOUR
-    last = min(report.end, now)
     ran = {
         datetime.fromisoformat(run["at"]).replace(minute=0, second=0, microsecond=0)
         for run in report.runs
         if not run["dry_run"]
     }
     gaps: list[dict[str, Any]] = []
-    hour, hours, covered = first, 0, 0
-    while hour + HOUR <= last:
+    hours, covered = 0, 0
+    for hour in counted_hours(report.start, report.end, now):
         hours += 1
         if hour in ran:
             covered += 1
@@ -309,7 +327,6 @@ def _schedule(report: DeactivationEvidence, now: datetime) -> None:
             gaps[-1]["_end"] = hour + HOUR
         else:
             gaps.append({"_start": hour, "_end": hour + HOUR})
-        hour += HOUR
     report.hours, report.hours_with_a_real_run = hours, covered
     report.gaps = [
         {
@@ -341,5 +358,6 @@ __all__ = [
     "ReportRangeError",
     "build_report",
     "check_range",
+    "counted_hours",
     "parse_bound",
 ]
