@@ -166,6 +166,16 @@ def one_deactivation(session, user_admin):
     return user
 
 
+def test_a_report_as_of_an_earlier_instant_leaves_out_what_came_later_and_repeats_byte_for_byte(session, one_deactivation):
+    before = build_report(session, start=T0, end=T0 + 3 * DAY, now=T0 + 2 * DAY, threshold_days=60)
+    after = build_report(session, start=T0, end=T0 + 3 * DAY, now=T0 + 3 * DAY, threshold_days=60)
+
+    assert before.deactivations == [] and before.hours == 48
+    assert [d["email"] for d in after.deactivations] == ["gone@example.gov"]
+    again = build_report(session, start=T0, end=T0 + 3 * DAY, now=T0 + 2 * DAY, threshold_days=60)
+    assert again.to_json() == before.to_json() and again.sha256() == before.sha256()
+
+
 def test_the_report_command_writes_csv_and_json(one_deactivation, database_url):
     as_csv = run_flask("inactive-users-report", "--from", "2026-07-01", "--to", "2026-07-03", database_url=database_url)
     as_json = run_flask("inactive-users-report", "--from", "2026-07-01", "--to", "2026-07-03", "--format", "json", database_url=database_url)

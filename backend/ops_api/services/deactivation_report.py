@@ -19,6 +19,11 @@ would have computed it at the deactivation's moment: the latest of the user's
 moment, and the latest reactivation (an ``UPDATE_USER`` event to ACTIVE, or
 ``reactivated_on``) up to that moment.
 
+The report is as it stood at ``now`` (the moment it is made, or an earlier
+``--as-of``): events after it are left out and hours after it are not counted,
+so the same period and ``now`` give the same document, byte for byte, as long
+as the history up to ``now`` is unchanged. The HTML page's digest relies on it.
+
 Only reads; a few statements whatever the size of the period.
 """
 
@@ -155,17 +160,19 @@ class DeactivationEvidence:
 def build_report(
     session: Session, *, start: datetime, end: datetime, now: datetime, threshold_days: int
 ) -> DeactivationEvidence:
-    """The evidence for ``[start, end)``; hours after ``now`` are not counted as gaps."""
+    """The evidence for ``[start, end)`` as it stood at ``now``: later events are left out, later hours are not gaps."""
     start, end, now = ensure_utc(start), ensure_utc(end), ensure_utc(now)
     check_range(start, end)
     report = DeactivationEvidence(start=start, end=end, generated_at=now, threshold_days=threshold_days)
-    report.deactivations = _deactivations(session, start, end, timedelta(days=threshold_days))
-    report.runs = _runs(session, start, end)
+    report.deactivations = _deactivations(session, start, end, now, timedelta(days=threshold_days))
+    report.runs = _runs(session, start, end, now)
     _schedule(report, now)
     return report
 
 
-def _deactivations(session: Session, start: datetime, end: datetime, threshold: timedelta) -> list[dict[str, Any]]:
+def _deactivations(
+    session: Session, start: datetime, end: datetime, now: datetime, threshold: timedelta
+) -> list[dict[str, Any]]:
     details = OpsEvent.event_details
     subject_id = details["user_id"].as_integer()
     sessions_before = (
@@ -206,6 +213,7 @@ def _deactivations(session: Session, start: datetime, end: datetime, threshold: 
             OpsEvent.event_type == OpsEventType.UPDATE_USER,
             OpsEvent.created_on >= start,
             OpsEvent.created_on < end,
+            OpsEvent.created_on <= now,
             details["new_status"].as_string() == UserStatus.INACTIVE.name,
         )
         .order_by(OpsEvent.created_on, OpsEvent.id)
@@ -233,12 +241,17 @@ def _deactivations(session: Session, start: datetime, end: datetime, threshold: 
                 "notices": [],
             }
         )
-    _attach_messages(session, found, start, end, threshold)
+    _attach_messages(session, found, start, end, now, threshold)
     return found
 
 
 def _attach_messages(
-    session: Session, deactivations: list[dict[str, Any]], start: datetime, end: datetime, threshold: timedelta
+    session: Session,
+    deactivations: list[dict[str, Any]],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    threshold: timedelta,
 ) -> None:
     """The warnings in the threshold's span before each deactivation, and the notices in the week after."""
     user_ids = sorted({d["user_id"] for d in deactivations if d["user_id"] is not None})
@@ -251,6 +264,7 @@ def _attach_messages(
             OpsEvent.event_type == NOTIFICATION_EVENT,
             OpsEvent.created_on >= start - threshold,
             OpsEvent.created_on < end + NOTICE_WINDOW,
+            OpsEvent.created_on <= now,
             kind.in_([KIND_WARNING, KIND_NOTICE]),
             OpsEvent.event_details["user_id"].as_integer().in_(user_ids),
         )
@@ -273,13 +287,14 @@ def _attach_messages(
                 deactivation["notices"].append(message)
 
 
-def _runs(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
+def _runs(session: Session, start: datetime, end: datetime, now: datetime) -> list[dict[str, Any]]:
     rows = session.execute(
         select(OpsEvent.id, OpsEvent.created_on, OpsEvent.event_status, OpsEvent.event_details)
         .where(
             OpsEvent.event_type == OpsEventType.DISABLE_INACTIVE_USERS,
             OpsEvent.created_on >= start,
             OpsEvent.created_on < end,
+            OpsEvent.created_on <= now,
         )
         .order_by(OpsEvent.created_on, OpsEvent.id)
     ).all()

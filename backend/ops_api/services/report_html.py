@@ -53,6 +53,7 @@ def project_version() -> str:
 
 WIDTH, HEIGHT = 960, 240
 LEFT, RIGHT, TOP, BOTTOM = 40, 8, 10, 34
+MAX_BAR = 48
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def stacked_bars(
     """One stacked bar per row ``(label, title, {series: value})``; every ``len/16``-th label is shown."""
     plot_height = HEIGHT - TOP - BOTTOM
     slot = (WIDTH - RIGHT - LEFT) / max(len(rows), 1)
-    width = max(slot * 0.8, 1.0) if slot > 2 else slot
+    width = min(max(slot * 0.8, 1.0), MAX_BAR) if slot > 2 else slot
     label_every = max(1, -(-len(rows) // 16))
     scale = plot_height / max(y_max, 1)
     columns = []
