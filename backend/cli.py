@@ -29,9 +29,9 @@ from ops_api.services import job_runs
 from ops_api.services.alerts import AlertSettings, alert_for_error, alert_for_report, send_alert
 from ops_api.services.deactivation_report import ReportRangeError, build_report, check_range, parse_bound
 from ops_api.services.demo_data import seed_demo
-from ops_api.services.report_html import project_version, render_evidence_page
 from ops_api.services.load_data import LoadError, load
 from ops_api.services.notifications import MailSettings, NotificationReport, NotificationService, notify_after_run
+from ops_api.services.report_html import project_version, render_evidence_page
 from ops_api.services.user_deactivation import (
     DeactivationReport,
     RunOutcome,
@@ -394,7 +394,7 @@ class ReportBound(click.ParamType):
         "\b\nExit codes:\n"
         f"  {EXIT_OK}  the report was written\n"
         f"  {EXIT_FAILED}  the database could not be read\n"
-        f"  {EXIT_USAGE}  usage error: a bad or missing date, or a period that is empty or longer than a year"
+        f"  {EXIT_USAGE}  usage error: a bad or missing date, a period that is empty or longer than a year, or an --as-of in the future"
     ),
 )
 @click.option("--from", "start", type=ReportBound(end=False), required=True, help="First day (or UTC instant) of the period.")
@@ -405,7 +405,7 @@ class ReportBound(click.ParamType):
 )
 @click.option(
     "--as-of", "as_of", type=ReportBound(end=False), default=None,
-    help="Report as of this past UTC instant (default now): hours after it are not counted. "
+    help="Report as of this past UTC instant (default now): events and hours after it are left out. "
     "Give an HTML page's generated-at time to recompute the JSON its digest was taken of.",
 )
 @with_appcontext
