@@ -282,7 +282,8 @@ def test_the_html_page_of_a_month_opens_in_a_browser_offline_and_matches_the_jso
         page = browser.new_page()
         page.open(page_file.as_uri())
         found = page.evaluate("""({
-            charts: [...document.querySelectorAll('figure.chart')].map(f => [f.id, f.querySelectorAll('.plot rect').length]),
+            charts: [...document.querySelectorAll('figure.chart')].map(f => [
+                f.id, f.querySelectorAll('.plot rect:not(.flag)').length, f.querySelectorAll('.plot rect.flag').length]),
             rows: Object.fromEntries(['deactivations', 'gaps', 'problem-runs'].map(
                 id => [id, document.querySelectorAll('#' + id + ' tbody tr:not(.none)').length])),
             digest: document.getElementById('digest').textContent,
@@ -300,8 +301,8 @@ def test_the_html_page_of_a_month_opens_in_a_browser_offline_and_matches_the_jso
         errors, requests = page.console_errors(), page.requests()
 
     assert errors == [] and requests == []
-    # 31 days of bars (each a completed segment, and a gap segment on the 14th and the 23rd); 5 weeks, one manual.
-    assert found["charts"] == [["chart-hours", 31 + 2], ["chart-weeks", 2 + 1]]
+    # 31 days of bars (each a completed segment, and a gap segment and mark on the 14th and the 23rd); 5 weeks, one manual.
+    assert found["charts"] == [["chart-hours", 31 + 2, 2], ["chart-weeks", 2 + 1, 0]]
     assert found["rows"] == {"deactivations": 3, "gaps": 2, "problem-runs": 0}
     assert found["digest"] == hashlib.sha256(as_json.stdout.encode("ascii")).hexdigest()
     assert found["recompute"].startswith("flask inactive-users-report --from 2026-07-01T00:00:00+00:00 --to 2026-08-01T00:00:00+00:00")

@@ -88,6 +88,7 @@ def test_the_schedule_chart_counts_completed_other_and_missing_hours_per_day():
     ]
     first, second = chart.columns
     assert [s.series for s in first.segments] == ["ran", "gap"]
+    assert (first.flagged, second.flagged) == (True, False)
     assert sum(s.height for s in second.segments) == chart.baseline - chart.ticks[-1][0]  # a full day: 24 h
 
 

@@ -70,6 +70,7 @@ class Column:
     title: str
     label: str
     segments: tuple[Segment, ...]
+    flagged: bool = False  # marked under the axis, so that even one hour in a year shows
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,12 @@ def stacked_bars(
     *,
     y_max: int,
     tick_step: int,
+    flag: str | None = None,
 ) -> Chart:
-    """One stacked bar per row ``(label, title, {series: value})``; every ``len/16``-th label is shown."""
+    """One stacked bar per row ``(label, title, {series: value})``; every ``len/16``-th label is shown.
+
+    A row with a value of the ``flag`` series also gets a mark under the axis.
+    """
     plot_height = HEIGHT - TOP - BOTTOM
     slot = (WIDTH - RIGHT - LEFT) / max(len(rows), 1)
     width = min(max(slot * 0.8, 1.0), MAX_BAR) if slot > 2 else slot
@@ -118,6 +123,7 @@ def stacked_bars(
                 title=bar_title,
                 label=label if index % label_every == 0 else "",
                 segments=tuple(segments),
+                flagged=bool(flag and values.get(flag)),
             )
         )
     ticks = tuple((round(HEIGHT - BOTTOM - value * scale, 2), value) for value in range(0, y_max + 1, tick_step))
@@ -158,11 +164,13 @@ def schedule_chart(document: dict[str, Any]) -> Chart:
         "chart-hours",
         "Hours per day with a completed real run",
         "For each day of the period (UTC), stacked: hours in which a real run completed, hours whose only "
-        "real run failed or was refused, and hours in which no real run finished (gaps).",
+        "real run failed or was refused, and hours in which no real run finished (gaps); a mark under the "
+        "axis flags every day with a gap.",
         (("ran", "completed real run"), ("other", "real run, not completed"), ("gap", "no real run (gap)")),
         rows,
         y_max=24,
         tick_step=6,
+        flag="gap",
     )
 
 
