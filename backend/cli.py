@@ -33,6 +33,7 @@ from ops_api.services.deactivation_report import ReportRangeError, build_report,
 from ops_api.services.demo_data import seed_demo
 from ops_api.services.load_data import LoadError, load
 from ops_api.services.notifications import MailSettings, NotificationReport, NotificationService, notify_after_run
+from ops_api.services.report_html import project_version, render_evidence_page
 from ops_api.services.user_deactivation import (
     DeactivationReport,
     RunOutcome,
@@ -462,28 +463,41 @@ class ReportBound(click.ParamType):
         "\b\nExit codes:\n"
         f"  {EXIT_OK}  the report was written\n"
         f"  {EXIT_FAILED}  the database could not be read\n"
-        f"  {EXIT_USAGE}  usage error: a bad or missing date, or a period that is empty or longer than a year"
+        f"  {EXIT_USAGE}  usage error: a bad or missing date, a period that is empty or longer than a year, or an --as-of in the future"
     ),
 )
 @click.option("--from", "start", type=ReportBound(end=False), required=True, help="First day (or UTC instant) of the period.")
 @click.option("--to", "end", type=ReportBound(end=True), required=True, help="Last day of the period, included (or an exclusive UTC instant).")
-@click.option("--format", "output_format", type=click.Choice(["csv", "json"]), default="csv", show_default=True, help="One CSV table, or one JSON document.")
+@click.option(
+    "--format", "output_format", type=click.Choice(["csv", "json", "html"]), default="csv", show_default=True,
+    help="One CSV table, one JSON document, or one self-contained HTML page for an assessor.",
+)
+@click.option(
+    "--as-of", "as_of", type=ReportBound(end=False), default=None,
+    help="Report as of this past UTC instant (default now): events and hours after it are left out. "
+    "Give an HTML page's generated-at time to recompute the JSON its digest was taken of.",
+)
 @with_appcontext
-def inactive_users_report_command(start: datetime, end: datetime, output_format: str) -> None:
+def inactive_users_report_command(start: datetime, end: datetime, output_format: str, as_of: datetime | None) -> None:
     """AC-2(3) evidence: every deactivation in the period (automatic and manual), every run, and the hours without one."""
+    now = utcnow()
     try:
         check_range(start, end)
     except ReportRangeError as exc:
         raise OneLineUsageError(str(exc)) from None
+    if as_of is not None and as_of > now:
+        raise OneLineUsageError("--as-of must not be in the future")
     evidence = read_or_exit(
         "the deactivation history",
         lambda: build_report(
-            db.session, start=start, end=end, now=utcnow(),
+            db.session, start=start, end=end, now=as_of or now,
             threshold_days=current_app.config["DEACTIVATION_INACTIVE_DAYS"],
         ),
     )
     if output_format == "json":
-        click.echo(json.dumps(evidence.to_dict(), indent=2))
+        click.echo(evidence.to_json(), nl=False)
+    elif output_format == "html":
+        click.echo(render_evidence_page(evidence, environment=current_app.config["ENV_NAME"], version=project_version()), nl=False)
     else:
         click.echo(evidence.to_csv(), nl=False)
 

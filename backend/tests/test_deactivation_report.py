@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from datetime import datetime, timedelta, timezone
@@ -11,12 +12,14 @@ import pytest
 from freezegun import freeze_time
 
 from api_support import bearer, error_of, login
-from cli_runner import run_flask
+from cli_runner import REPO_ROOT, run_flask
 from factories import make_session, make_user
+from headless_chromium import headless_chromium
 from ops_api.models import User
 from ops_api.services import job_runs
 from ops_api.services.deactivation_report import build_report
 from ops_api.services.notifications import MailSettings, NotificationService, notify_after_run
+from ops_api.services.report_html import HEADER_POLICY
 from ops_api.services.user_deactivation import UserDeactivationService
 from ops_api.services.users import deactivate_user
 from smtp_server import smtp_server
@@ -163,6 +166,16 @@ def one_deactivation(session, user_admin):
     return user
 
 
+def test_a_report_as_of_an_earlier_instant_leaves_out_what_came_later_and_repeats_byte_for_byte(session, one_deactivation):
+    before = build_report(session, start=T0, end=T0 + 3 * DAY, now=T0 + 2 * DAY, threshold_days=60)
+    after = build_report(session, start=T0, end=T0 + 3 * DAY, now=T0 + 3 * DAY, threshold_days=60)
+
+    assert before.deactivations == [] and before.hours == 48
+    assert [d["email"] for d in after.deactivations] == ["gone@example.gov"]
+    again = build_report(session, start=T0, end=T0 + 3 * DAY, now=T0 + 2 * DAY, threshold_days=60)
+    assert again.to_json() == before.to_json() and again.sha256() == before.sha256()
+
+
 def test_the_report_command_writes_csv_and_json(one_deactivation, database_url):
     as_csv = run_flask("inactive-users-report", "--from", "2026-07-01", "--to", "2026-07-03", database_url=database_url)
     as_json = run_flask("inactive-users-report", "--from", "2026-07-01", "--to", "2026-07-03", "--format", "json", database_url=database_url)
@@ -189,6 +202,7 @@ def test_the_report_command_writes_csv_and_json(one_deactivation, database_url):
         ("--from", "2026-01-01", "--to", "2027-06-01"),
         ("--to", "2026-07-03"),
         ("--from", "2026-07-01", "--to", "2026-07-03", "--format", "xml"),
+        ("--from", "2026-07-01", "--to", "2026-07-03", "--as-of", "2999-01-01"),
     ],
 )
 def test_report_usage_errors_are_one_line_and_exit_2(arguments, database_url):
@@ -223,6 +237,9 @@ def test_the_api_gives_the_same_report_to_user_admins(client, admin_token, one_d
         ("from=soon&to=2026-07-03", "from"),
         ("from=2026-07-03&to=2026-07-01", "to"),
         ("from=2026-07-01&to=2026-07-03&user=1", "user"),
+        ("from=2026-07-01&to=2026-07-03&format=pdf", "format"),
+        ("from=2026-07-01&to=2026-07-03&as_of=2999-01-01", "as_of"),
+        ("from=2026-07-01&to=2026-07-03&as_of=later", "as_of"),
     ],
 )
 def test_the_api_answers_400_in_the_one_error_shape_for_bad_dates(client, admin_token, query, field):
@@ -240,3 +257,69 @@ def test_the_report_is_for_user_admins_only(app, client, session):
     error = error_of(client.get("/api/v1/reports/deactivations?from=2026-07-01&to=2026-07-03", headers=bearer(token)), 403)
     assert error["code"] == "forbidden"
     error_of(client.get("/api/v1/reports/deactivations?from=2026-07-01&to=2026-07-03"), 401)
+
+
+# -- the HTML evidence page ---------------------------------------------------------
+
+ARTIFACTS = REPO_ROOT / "artifacts"
+A4, LETTER = (8.27, 11.69), (8.5, 11.0)
+# A4's width less the print CSS's 12 mm margins, in CSS pixels: a wider page would be cut.
+A4_CONTENT_PX = int((210 - 24) / 25.4 * 96)
+
+
+def test_the_html_page_of_a_month_opens_in_a_browser_offline_and_matches_the_json(month, database_url, tmp_path):
+    as_of = (T0 + MONTH + 2 * HOUR).isoformat()
+    period = ("--from", "2026-07-01", "--to", "2026-07-31", "--as-of", as_of)
+    html = run_flask("inactive-users-report", *period, "--format", "html", database_url=database_url)
+    as_json = run_flask("inactive-users-report", *period, "--format", "json", database_url=database_url)
+    assert html.returncode == 0 and as_json.returncode == 0, html.stderr + as_json.stderr
+    page_file = tmp_path / "report.html"
+    page_file.write_text(html.stdout, encoding="utf-8")
+    ARTIFACTS.mkdir(exist_ok=True)
+    name = f"evidence-report-{database_url.split(':')[0].split('+')[0]}"
+
+    with headless_chromium() as browser:
+        page = browser.new_page()
+        page.open(page_file.as_uri())
+        found = page.evaluate("""({
+            charts: [...document.querySelectorAll('figure.chart')].map(f => [
+                f.id, f.querySelectorAll('.plot rect:not(.flag)').length, f.querySelectorAll('.plot rect.flag').length]),
+            rows: Object.fromEntries(['deactivations', 'gaps', 'problem-runs'].map(
+                id => [id, document.querySelectorAll('#' + id + ' tbody tr:not(.none)').length])),
+            digest: document.getElementById('digest').textContent,
+            recompute: document.getElementById('recompute').textContent,
+        })""")
+        page.screenshot(ARTIFACTS / f"{name}.png", width=1280)
+        wide = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+        page.resize(390, 844, mobile=True)
+        phone = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+        page.screenshot(ARTIFACTS / f"{name}-phone.png", width=390)
+        page.resize(A4_CONTENT_PX, 1000, media="print")
+        on_paper = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+        page.print_pdf(ARTIFACTS / f"{name}-a4.pdf", paper=A4)
+        page.print_pdf(ARTIFACTS / f"{name}-letter.pdf", paper=LETTER)
+        errors, requests = page.console_errors(), page.requests()
+
+    assert errors == [] and requests == []
+    # 31 days of bars (each a completed segment, and a gap segment and mark on the 14th and the 23rd); 5 weeks, one manual.
+    assert found["charts"] == [["chart-hours", 31 + 2, 2], ["chart-weeks", 2 + 1, 0]]
+    assert found["rows"] == {"deactivations": 3, "gaps": 2, "problem-runs": 0}
+    assert found["digest"] == hashlib.sha256(as_json.stdout.encode("ascii")).hexdigest()
+    assert found["recompute"].startswith("flask inactive-users-report --from 2026-07-01T00:00:00+00:00 --to 2026-08-01T00:00:00+00:00")
+    assert wide[0] <= wide[1] and phone[0] <= phone[1] and on_paper[0] <= on_paper[1], (wide, phone, on_paper)
+    for paper in ("a4", "letter"):
+        assert (ARTIFACTS / f"{name}-{paper}.pdf").read_bytes().startswith(b"%PDF-")
+
+
+def test_the_api_serves_the_page_with_a_strict_policy_and_the_digest_of_its_own_json(client, admin_token, one_deactivation):
+    query = "/api/v1/reports/deactivations?from=2026-07-01&to=2026-07-03&as_of=2026-07-05T00:00:00Z"
+    page = client.get(query + "&format=html", headers=bearer(admin_token))
+    as_json = client.get(query, headers=bearer(admin_token))
+
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert page.headers["Content-Security-Policy"] == HEADER_POLICY
+    assert page.headers["X-Content-Type-Options"] == "nosniff" and page.headers["Cache-Control"] == "no-store"
+    assert as_json.get_json()["generated_at"] == "2026-07-05T00:00:00+00:00"
+    digest = hashlib.sha256(as_json.get_data()).hexdigest()
+    assert f'<code id="digest">{digest}</code>' in page.get_data(as_text=True)
+    assert "gone@example.gov" in page.get_data(as_text=True)

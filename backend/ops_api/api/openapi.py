@@ -361,10 +361,35 @@ PATHS: dict[str, Any] = {
                     "schema": _REPORT_BOUND,
                     "description": "Last day, included; or an exclusive instant. At most 366 days after from.",
                 },
+                {
+                    "name": "format",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": ["json", "html"], "default": "json"},
+                    "description": "json: the document `flask inactive-users-report --format json` prints, byte for byte; "
+                    "html: one self-contained page for an assessor, served with a strict Content-Security-Policy.",
+                },
+                {
+                    "name": "as_of",
+                    "in": "query",
+                    "required": False,
+                    "schema": _REPORT_BOUND,
+                    "description": "Report as of this past instant (default now); an HTML page's generated-at "
+                    "time reproduces the JSON its digest was taken of.",
+                },
             ],
             "responses": {
-                "200": _json(_ref("DeactivationEvidence"), "The evidence for the period."),
-                "400": _error("A missing or bad from or to, an empty period, one longer than 366 days, or an unknown parameter."),
+                "200": {
+                    "description": "The evidence for the period.",
+                    "content": {
+                        "application/json": {"schema": _ref("DeactivationEvidence")},
+                        "text/html": {"schema": {"type": "string"}},
+                    },
+                },
+                "400": _error(
+                    "A missing or bad from, to or as_of, an as_of in the future, an empty period, one longer than "
+                    "366 days, an unknown format or an unknown parameter."
+                ),
                 **_ADMIN_ERRORS,
             },
         }

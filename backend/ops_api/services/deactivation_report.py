@@ -19,13 +19,21 @@ would have computed it at the deactivation's moment: the latest of the user's
 moment, and the latest reactivation (an ``UPDATE_USER`` event to ACTIVE, or
 ``reactivated_on``) up to that moment.
 
+The report is as it stood at ``now`` (the moment it is made, or an earlier
+``--as-of``): events after it are left out and hours after it are not counted,
+so the same period and ``now`` give the same document, byte for byte, as long
+as the history up to ``now`` is unchanged. The HTML page's digest relies on it.
+
 Only reads; a few statements whatever the size of the period.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -117,6 +125,14 @@ class DeactivationEvidence:
             "gaps": self.gaps,
         }
 
+    def to_json(self) -> str:
+        """The JSON document exactly as ``--format json`` prints it (ASCII, final newline included)."""
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    def sha256(self) -> str:
+        """The SHA-256 of :meth:`to_json`'s bytes: what the HTML page's footer carries."""
+        return hashlib.sha256(self.to_json().encode("ascii")).hexdigest()
+
     def to_csv(self) -> str:
         """One table: a ``record`` column says whether a row is a deactivation, a run or a gap."""
         columns = [
@@ -149,17 +165,19 @@ class DeactivationEvidence:
 def build_report(
     session: Session, *, start: datetime, end: datetime, now: datetime, threshold_days: int
 ) -> DeactivationEvidence:
-    """The evidence for ``[start, end)``; hours after ``now`` are not counted as gaps."""
+    """The evidence for ``[start, end)`` as it stood at ``now``: later events are left out, later hours are not gaps."""
     start, end, now = ensure_utc(start), ensure_utc(end), ensure_utc(now)
     check_range(start, end)
     report = DeactivationEvidence(start=start, end=end, generated_at=now, threshold_days=threshold_days)
-    report.deactivations = _deactivations(session, start, end, timedelta(days=threshold_days))
-    report.runs = _runs(session, start, end)
+    report.deactivations = _deactivations(session, start, end, now, timedelta(days=threshold_days))
+    report.runs = _runs(session, start, end, now)
     _schedule(report, now)
     return report
 
 
-def _deactivations(session: Session, start: datetime, end: datetime, threshold: timedelta) -> list[dict[str, Any]]:
+def _deactivations(
+    session: Session, start: datetime, end: datetime, now: datetime, threshold: timedelta
+) -> list[dict[str, Any]]:
     details = OpsEvent.event_details
     subject_id = details["user_id"].as_integer()
     sessions_before = (
@@ -200,6 +218,7 @@ def _deactivations(session: Session, start: datetime, end: datetime, threshold: 
             OpsEvent.event_type == OpsEventType.UPDATE_USER,
             OpsEvent.created_on >= start,
             OpsEvent.created_on < end,
+            OpsEvent.created_on <= now,
             details["new_status"].as_string() == UserStatus.INACTIVE.name,
         )
         .order_by(OpsEvent.created_on, OpsEvent.id)
@@ -227,12 +246,17 @@ def _deactivations(session: Session, start: datetime, end: datetime, threshold: 
                 "notices": [],
             }
         )
-    _attach_messages(session, found, start, end, threshold)
+    _attach_messages(session, found, start, end, now, threshold)
     return found
 
 
 def _attach_messages(
-    session: Session, deactivations: list[dict[str, Any]], start: datetime, end: datetime, threshold: timedelta
+    session: Session,
+    deactivations: list[dict[str, Any]],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    threshold: timedelta,
 ) -> None:
     """The warnings in the threshold's span before each deactivation, and the notices in the week after."""
     user_ids = sorted({d["user_id"] for d in deactivations if d["user_id"] is not None})
@@ -245,6 +269,7 @@ def _attach_messages(
             OpsEvent.event_type == NOTIFICATION_EVENT,
             OpsEvent.created_on >= start - threshold,
             OpsEvent.created_on < end + NOTICE_WINDOW,
+            OpsEvent.created_on <= now,
             kind.in_([KIND_WARNING, KIND_NOTICE]),
             OpsEvent.event_details["user_id"].as_integer().in_(user_ids),
         )
@@ -267,13 +292,14 @@ def _attach_messages(
                 deactivation["notices"].append(message)
 
 
-def _runs(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
+def _runs(session: Session, start: datetime, end: datetime, now: datetime) -> list[dict[str, Any]]:
     rows = session.execute(
         select(OpsEvent.id, OpsEvent.created_on, OpsEvent.event_status, OpsEvent.event_details)
         .where(
             OpsEvent.event_type == OpsEventType.DISABLE_INACTIVE_USERS,
             OpsEvent.created_on >= start,
             OpsEvent.created_on < end,
+            OpsEvent.created_on <= now,
         )
         .order_by(OpsEvent.created_on, OpsEvent.id)
     ).all()
@@ -293,20 +319,27 @@ def _runs(session: Session, start: datetime, end: datetime) -> list[dict[str, An
     ]
 
 
+def counted_hours(start: datetime, end: datetime, now: datetime) -> Iterator[datetime]:
+    """The whole UTC hours of ``[start, end)`` that had ended by ``now``: those the schedule is checked on."""
+    hour = start.replace(minute=0, second=0, microsecond=0)
+    if hour < start:
+        hour += HOUR
+    last = min(end, now)
+    while hour + HOUR <= last:
+        yield hour
+        hour += HOUR
+
+
 def _schedule(report: DeactivationEvidence, now: datetime) -> None:
     """Whole hours of the period, up to now, and those in which no real run finished."""
-    first = report.start.replace(minute=0, second=0, microsecond=0)
-    if first < report.start:
-        first += HOUR
-    last = min(report.end, now)
     ran = {
         datetime.fromisoformat(run["at"]).replace(minute=0, second=0, microsecond=0)
         for run in report.runs
         if not run["dry_run"]
     }
     gaps: list[dict[str, Any]] = []
-    hour, hours, covered = first, 0, 0
-    while hour + HOUR <= last:
+    hours, covered = 0, 0
+    for hour in counted_hours(report.start, report.end, now):
         hours += 1
         if hour in ran:
             covered += 1
@@ -314,7 +347,6 @@ def _schedule(report: DeactivationEvidence, now: datetime) -> None:
             gaps[-1]["_end"] = hour + HOUR
         else:
             gaps.append({"_start": hour, "_end": hour + HOUR})
-        hour += HOUR
     report.hours, report.hours_with_a_real_run = hours, covered
     report.gaps = [
         {
@@ -346,5 +378,6 @@ __all__ = [
     "ReportRangeError",
     "build_report",
     "check_range",
+    "counted_hours",
     "parse_bound",
 ]
