@@ -9,10 +9,11 @@ tests are skipped with one loud line, except under CI=true, where the run fails.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -20,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask_migrate import upgrade
+from freezegun import freeze_time
 
 from ops_api import create_app
 from ops_api.extensions import db
@@ -173,3 +175,48 @@ def user_admin(session, roles) -> User:
 def fakeauth(app: Flask) -> None:
     """Switch FakeAuth logins on for this test's app (the login reads the setting per request)."""
     app.config["FAKEAUTH_ENABLED"] = True
+
+
+# -- running commands in process, and fixtures several test files share ----------
+
+
+@pytest.fixture(autouse=True)
+def _restore_app_logger() -> Iterator[None]:
+    """Undo what a command run in process did to the ``ops_api`` logger (JSON handler, level, propagate)."""
+    app_logger = logging.getLogger("ops_api")
+    saved = (list(app_logger.handlers), app_logger.level, app_logger.propagate)
+    yield
+    app_logger.handlers[:] = saved[0]
+    app_logger.setLevel(saved[1])
+    app_logger.propagate = saved[2]
+
+
+@pytest.fixture
+def app_from_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Flask]]:
+    """Build another app on the test's database whose OPS_ settings are the given environment variables alone.
+
+    For commands whose settings come from the environment, as in the job's
+    container; run them with ``cli_runner.invoke(built_app, ...)``.
+    """
+    built: list[Flask] = []
+
+    def build(**env: str) -> Flask:
+        for name in [name for name in os.environ if name.startswith("OPS_")]:
+            monkeypatch.delenv(name)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        application = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
+        built.append(application)
+        return application
+
+    yield build
+    for application in built:
+        with application.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def population(session) -> dict[str, object]:
+    """Two users due at factories.JOB_NOW (idle 400 and 90 days) and one recent user (idle 1 day), made at JOB_NOW."""
+    with freeze_time(factories.JOB_NOW):
+        return factories.make_population(session, factories.JOB_NOW)
