@@ -8,7 +8,7 @@ from freezegun import freeze_time
 from sqlalchemy import func, select
 
 from api_support import bearer, error_of, login
-from cli_runner import run_flask
+from cli_runner import invoke, invoke_flask
 from factories import make_user
 from ops_api.api.openapi import PATHS
 from ops_api.models import OpsDBHistory, User
@@ -56,20 +56,20 @@ def test_a_token_of_an_account_the_job_disabled_is_refused_on_every_protected_ro
 
 @pytest.mark.parametrize("command", [["disable-inactive-users"], ["seed-demo"]])
 def test_with_production_and_fakeauth_on_the_job_refuses_to_start(database_url, command):
-    result = run_flask(*command, database_url=database_url, OPS_ENV_NAME="production", OPS_FAKEAUTH_ENABLED="true")
+    result = invoke_flask(*command, database_url=database_url, OPS_ENV_NAME="production", OPS_FAKEAUTH_ENABLED="true")
 
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "FakeAuth" in result.stderr or "FAKEAUTH" in result.stderr
 
 
 @pytest.mark.parametrize("command", [["seed-demo"], ["seed-load", "--users", "1", "--replace"]])
-def test_development_commands_are_refused_in_production_and_change_nothing(session, system_admin, database_url, command):
+def test_development_commands_are_refused_in_production_and_change_nothing(session, system_admin, app_from_env, command):
     before = (session.scalar(select(func.count()).select_from(User)), session.scalar(select(func.count()).select_from(OpsDBHistory)))
 
-    result = run_flask(*command, database_url=database_url, OPS_ENV_NAME="production")
+    result = invoke(app_from_env(OPS_ENV_NAME="production"), *command)
 
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert "refused because OPS_ENV_NAME names production" in result.stderr
     session.expire_all()
     assert (session.scalar(select(func.count()).select_from(User)), session.scalar(select(func.count()).select_from(OpsDBHistory))) == before
