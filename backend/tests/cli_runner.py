@@ -92,10 +92,11 @@ def invoke(app: Flask, *args: str, now: datetime | None = None) -> Result:
     ``result.stderr`` are kept apart. An exception the command does not handle
     fails the test instead of becoming exit code 1.
 
-    With ``now``, the command runs with the clock frozen there (but for the
-    timeouts of child processes, such as the alert's notifier, which keep real time).
+    With ``now``, the command runs with the clock frozen there; the timeouts
+    of child processes (the alert's notifier) and asyncio's loops (the test
+    SMTP server) keep real time.
     """
-    frozen = freeze_time(now, ignore=["subprocess"]) if now is not None else contextlib.nullcontext()
+    frozen = freeze_time(now, ignore=["subprocess"], real_asyncio=True) if now is not None else contextlib.nullcontext()
     with frozen, app.app_context():
         return app.test_cli_runner().invoke(args=list(args), catch_exceptions=False)
 
