@@ -9,11 +9,13 @@ tests are skipped with one loud line, except under CI=true, where the run fails.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -29,6 +31,7 @@ from ops_api.models import Role, RoleName, User
 from ops_api.services.users import get_or_create_system_admin
 
 import factories
+from api_support import login
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ALL_TABLES = "ops_db_history, ops_event, user_session, user_role, role, ops_user"
@@ -220,3 +223,29 @@ def population(session) -> dict[str, object]:
     """Two users due at factories.JOB_NOW (idle 400 and 90 days) and one recent user (idle 1 day), made at JOB_NOW."""
     with freeze_time(factories.JOB_NOW):
         return factories.make_population(session, factories.JOB_NOW)
+
+
+@pytest.fixture
+def person(session, roles) -> User:
+    """An ordinary ACTIVE person holding VIEWER_EDITOR, made at factories.PERSON_SINCE, with no sessions.
+
+    A test module that needs more (sessions, a reactivation) extends it with a
+    fixture of the same name that asks for this one.
+    """
+    with freeze_time(factories.PERSON_SINCE):
+        user = factories.make_user(session, email="sam.person@example.gov", roles=[roles["VIEWER_EDITOR"]])
+        session.commit()
+    return user
+
+
+@pytest.fixture
+def login_at() -> datetime | None:
+    """When ``admin_token`` signs in; None: the real clock. A module whose requests run frozen overrides it."""
+    return None
+
+
+@pytest.fixture
+def admin_token(client, fakeauth, user_admin: User, login_at: datetime | None) -> str:
+    """An access token of ``user_admin`` (USER_ADMIN), from a FakeAuth login at ``login_at``."""
+    with freeze_time(login_at) if login_at is not None else contextlib.nullcontext():
+        return login(client, user_admin)["access_token"]

@@ -99,6 +99,9 @@ def remove_refusal(session: Session) -> None:
     session.commit()
 
 
+# When the shared ``person`` fixture is made: before every moment the tests that use it freeze.
+PERSON_SINCE = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
+
 # The instant the shared ``population`` fixture is built around; run the job at it
 # (``cli_runner.invoke(..., now=JOB_NOW)``) and the figures are exact.
 JOB_NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)

@@ -204,12 +204,6 @@ def test_report_usage_errors_are_one_line_and_exit_2(app, arguments):
     assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: ")
 
 
-@pytest.fixture
-def admin_token(app, client, user_admin):
-    app.config["FAKEAUTH_ENABLED"] = True
-    return login(client, user_admin)["access_token"]
-
-
 def test_the_api_gives_the_same_report_to_user_admins(client, admin_token, one_deactivation, session):
     response = client.get("/api/v1/reports/deactivations?from=2026-07-01&to=2026-07-03", headers=bearer(admin_token))
 
