@@ -104,9 +104,10 @@ def invoke(app: Flask, *args: str, now: datetime | None = None) -> Result:
 def invoke_flask(*args: str, database_url: str, **extra_env: str) -> Result:
     """``flask *args`` as FLASK_APP names it, in this process, with this environment (no OPS_ settings but ``extra_env``).
 
-    For what happens while the app is built (a setting it cannot use); the app
-    is built from the environment like the job's, so do not use this where the
-    command then reaches the database.
+    For what happens while the app is built (a setting it cannot use). An app
+    built here is never cleaned up, so use it where building the app should
+    fail; for a command that reaches the database use ``invoke`` on an app
+    from the ``app_from_env`` fixture.
     """
     from ops_backend.cli import create_cli_app
 
