@@ -18,12 +18,26 @@ from datetime import datetime
 from pathlib import Path
 
 from click.testing import CliRunner, Result
+from dotenv import dotenv_values
 from flask import Flask
 from flask.cli import FlaskGroup
 from freezegun import freeze_time
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FLASK = str(Path(sys.executable).with_name("flask"))
+
+
+def in_process_env(**extra: str) -> dict[str, str | None]:
+    """The OPS_ settings a `flask` process started from the repository root would see, for a run in this process.
+
+    None unsets a variable. As ``flask_env`` does for a subprocess, the test's
+    own OPS_ variables go, except OPS_DB_SCHEMA (the test's schema, when a
+    fixture sets one); what .flaskenv sets comes in, then ``extra``.
+    """
+    env: dict[str, str | None] = {name: None for name in os.environ if name.startswith("OPS_") and name != "OPS_DB_SCHEMA"}
+    env.update({name: value for name, value in dotenv_values(REPO_ROOT / ".flaskenv").items() if name.startswith("OPS_")})
+    env.update(extra)
+    return env
 
 
 def flask_env(database_url: str, **extra: str) -> dict[str, str]:
@@ -102,7 +116,7 @@ def invoke(app: Flask, *args: str, now: datetime | None = None) -> Result:
 
 
 def invoke_flask(*args: str, database_url: str, **extra_env: str) -> Result:
-    """``flask *args`` as FLASK_APP names it, in this process, with this environment (no OPS_ settings but ``extra_env``).
+    """``flask *args`` as FLASK_APP names it, in this process, with the environment of ``in_process_env``.
 
     For what happens while the app is built (a setting it cannot use). An app
     built here is never cleaned up, so use it where building the app should
@@ -111,9 +125,8 @@ def invoke_flask(*args: str, database_url: str, **extra_env: str) -> Result:
     """
     from ops_backend.cli import create_cli_app
 
-    env: dict[str, str | None] = {name: None for name in os.environ if name.startswith("OPS_")}
     # FlaskGroup sets FLASK_RUN_FROM_CLI; naming it here has the runner put it back afterwards.
-    env.update(FLASK_APP=None, FLASK_RUN_FROM_CLI=None, DATABASE_URL=database_url, **extra_env)
+    env = in_process_env(FLASK_APP=None, FLASK_RUN_FROM_CLI=None, DATABASE_URL=database_url, **extra_env)
     group = FlaskGroup(create_app=create_cli_app, load_dotenv=False)
     return CliRunner().invoke(group, list(args), env=env, catch_exceptions=False)
 

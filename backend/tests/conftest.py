@@ -196,18 +196,23 @@ def _restore_app_logger() -> Iterator[None]:
 
 @pytest.fixture
 def app_from_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Flask]]:
-    """Build another app on the test's database whose OPS_ settings are the given environment variables alone.
+    """Build another app on the test's database with the given OPS_ environment variables.
 
-    For commands whose settings come from the environment, as in the job's
-    container; run them with ``cli_runner.invoke(built_app, ...)``.
+    The environment is what a `flask` process started from the repository root
+    would see (``cli_runner.in_process_env``: .flaskenv, then ``env``). For
+    commands whose settings come from the environment; run them with
+    ``cli_runner.invoke(built_app, ...)``.
     """
+    from cli_runner import in_process_env
+
     built: list[Flask] = []
 
     def build(**env: str) -> Flask:
-        for name in [name for name in os.environ if name.startswith("OPS_")]:
-            monkeypatch.delenv(name)
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
+        for name, value in in_process_env(**env).items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
         application = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
         built.append(application)
         return application
