@@ -32,9 +32,32 @@ class JsonLineFormatter(logging.Formatter):
         return json.dumps(document, default=str)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Write to whatever ``sys.stderr`` is when a record comes, not what it was when the handler was made.
+
+    A command run in process (a test runner, an embedding caller) may swap
+    ``sys.stderr`` for a while; a handler holding the old object would write
+    into a closed capture afterwards.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: IO[str]) -> None:
+        pass
+
+
 def configure_job_logging(stream: IO[str] | None = None, level: int = logging.INFO) -> logging.Handler:
-    """Send the application's logs (logger ``ops_api``) to ``stream`` (stderr) as JSON lines."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    """Send the application's logs (logger ``ops_api``) to ``stream`` (default: stderr) as JSON lines.
+
+    Idempotent: a second call replaces the JSON handler of the first.
+    """
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.setFormatter(JsonLineFormatter())
     app_logger = logging.getLogger("ops_api")
     for existing in list(app_logger.handlers):

@@ -1,15 +1,43 @@
-"""Run `flask` as a real subprocess from the repository root, as the job container does."""
+"""Run CLI commands in tests: in this process on the test's app, or as a real `flask` subprocess.
+
+In process (``invoke``, ``invoke_flask``) is the default: it is fast and the
+test can freeze the clock. A real subprocess (``run_flask``, ``start_flask``)
+is for what only a process shows: signals, concurrent runs, the entry point
+and .flaskenv, the exit status the platform sees.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+
+from click.testing import CliRunner, Result
+from dotenv import dotenv_values
+from flask import Flask
+from flask.cli import FlaskGroup
+from freezegun import freeze_time
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FLASK = str(Path(sys.executable).with_name("flask"))
+
+
+def in_process_env(**extra: str) -> dict[str, str | None]:
+    """The OPS_ settings a `flask` process started from the repository root would see, for a run in this process.
+
+    None unsets a variable. As ``flask_env`` does for a subprocess, the test's
+    own OPS_ variables go, except OPS_DB_SCHEMA (the test's schema, when a
+    fixture sets one); what .flaskenv sets comes in, then ``extra``.
+    """
+    env: dict[str, str | None] = {name: None for name in os.environ if name.startswith("OPS_") and name != "OPS_DB_SCHEMA"}
+    env.update({name: value for name, value in dotenv_values(REPO_ROOT / ".flaskenv").items() if name.startswith("OPS_")})
+    env.update(extra)
+    return env
 
 
 def flask_env(database_url: str, **extra: str) -> dict[str, str]:
@@ -68,3 +96,52 @@ class StartedFlask:
 
 def start_flask(*args: str, database_url: str, **extra_env: str) -> StartedFlask:
     return StartedFlask(args, flask_env(database_url, **extra_env))
+
+
+def invoke(app: Flask, *args: str, now: datetime | None = None) -> Result:
+    """Run ``app``'s command ``args`` in this process (Flask's test CLI runner).
+
+    The command gets an application context, and so a database session, of its
+    own, as a separate process would: it sees what the test committed, and the
+    test sees what it committed after ``session.expire_all()``.
+    ``result.exit_code`` is the exit code; ``result.stdout`` and
+    ``result.stderr`` are kept apart. An exception the command does not handle
+    fails the test instead of becoming exit code 1.
+
+    With ``now``, the command runs with the clock frozen there; the timeouts
+    of child processes (the alert's notifier) and asyncio's loops (the test
+    SMTP server) keep real time.
+    """
+    frozen = freeze_time(now, ignore=["subprocess"], real_asyncio=True) if now is not None else contextlib.nullcontext()
+    with frozen, app.app_context():
+        return app.test_cli_runner().invoke(args=list(args), catch_exceptions=False)
+
+
+def invoke_flask(*args: str, database_url: str, **extra_env: str) -> Result:
+    """``flask *args`` as FLASK_APP names it, in this process, with the environment of ``in_process_env``.
+
+    For what happens while the app is built (a setting it cannot use). An app
+    built here is never cleaned up, so use it where building the app should
+    fail; for a command that reaches the database use ``invoke`` on an app
+    from the ``app_from_env`` fixture.
+    """
+    from ops_backend.cli import create_cli_app
+
+    # FlaskGroup sets FLASK_RUN_FROM_CLI; naming it here has the runner put it back afterwards.
+    env = in_process_env(FLASK_APP=None, FLASK_RUN_FROM_CLI=None, DATABASE_URL=database_url, **extra_env)
+    group = FlaskGroup(create_app=create_cli_app, load_dotenv=False)
+    return CliRunner().invoke(group, list(args), env=env, catch_exceptions=False)
+
+
+@contextlib.contextmanager
+def app_on(database_url: str) -> Iterator[Flask]:
+    """An app on a database other than the test's (one without the schema, say); its engine is disposed of after."""
+    from ops_api import create_app
+    from ops_api.extensions import db
+
+    application = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
+    try:
+        yield application
+    finally:
+        with application.app_context():
+            db.engine.dispose()

@@ -12,16 +12,20 @@ tests are skipped with one loud line, except under CI=true, where the run fails.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask_migrate import upgrade
+from freezegun import freeze_time
 
 from ops_api import create_app
 from ops_api.extensions import db
@@ -29,6 +33,7 @@ from ops_api.models import Role, RoleName, User
 from ops_api.services.users import get_or_create_system_admin
 
 import factories
+from api_support import login
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ALL_TABLES = ("ops_db_history", "ops_event", "user_session", "user_role", "role", "ops_user")
@@ -185,3 +190,79 @@ def user_admin(session, roles) -> User:
 def fakeauth(app: Flask) -> None:
     """Switch FakeAuth logins on for this test's app (the login reads the setting per request)."""
     app.config["FAKEAUTH_ENABLED"] = True
+
+
+# -- running commands in process, and fixtures several test files share ----------
+
+
+@pytest.fixture(autouse=True)
+def _restore_app_logger() -> Iterator[None]:
+    """Undo what a command run in process did to the ``ops_api`` logger (JSON handler, level, propagate)."""
+    app_logger = logging.getLogger("ops_api")
+    saved = (list(app_logger.handlers), app_logger.level, app_logger.propagate)
+    yield
+    app_logger.handlers[:] = saved[0]
+    app_logger.setLevel(saved[1])
+    app_logger.propagate = saved[2]
+
+
+@pytest.fixture
+def app_from_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Flask]]:
+    """Build another app on the test's database with the given OPS_ environment variables.
+
+    The environment is what a `flask` process started from the repository root
+    would see (``cli_runner.in_process_env``: .flaskenv, then ``env``). For
+    commands whose settings come from the environment; run them with
+    ``cli_runner.invoke(built_app, ...)``.
+    """
+    from cli_runner import in_process_env
+
+    built: list[Flask] = []
+
+    def build(**env: str) -> Flask:
+        for name, value in in_process_env(**env).items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        application = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
+        built.append(application)
+        return application
+
+    yield build
+    for application in built:
+        with application.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def population(session) -> dict[str, object]:
+    """Two users due at factories.JOB_NOW (idle 400 and 90 days) and one recent user (idle 1 day), made at JOB_NOW."""
+    with freeze_time(factories.JOB_NOW):
+        return factories.make_population(session, factories.JOB_NOW)
+
+
+@pytest.fixture
+def person(session, roles) -> User:
+    """An ordinary ACTIVE person holding VIEWER_EDITOR, made at factories.PERSON_SINCE, with no sessions.
+
+    A test module that needs more (sessions, a reactivation) extends it with a
+    fixture of the same name that asks for this one.
+    """
+    with freeze_time(factories.PERSON_SINCE):
+        user = factories.make_user(session, email="sam.person@example.gov", roles=[roles["VIEWER_EDITOR"]])
+        session.commit()
+    return user
+
+
+@pytest.fixture
+def login_at() -> datetime | None:
+    """When ``admin_token`` signs in; None: the real clock. A module whose requests run frozen overrides it."""
+    return None
+
+
+@pytest.fixture
+def admin_token(client, fakeauth, user_admin: User, login_at: datetime | None) -> str:
+    """An access token of ``user_admin`` (USER_ADMIN), from a FakeAuth login at ``login_at``."""
+    with freeze_time(login_at) if login_at is not None else contextlib.nullcontext():
+        return login(client, user_admin)["access_token"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -101,12 +101,16 @@ def remove_refusal(session: Session) -> None:
     session.commit()
 
 
-def make_real_clock_population(session: Session) -> dict[str, Any]:
-    """Two due users (idle 400 and 90 days) and one recent one, relative to the real clock.
+# When the shared ``person`` fixture is made: before every moment the tests that use it freeze.
+PERSON_SINCE = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
 
-    For tests that run `flask` as a subprocess, whose clock no test can freeze. Commits.
-    """
-    now = utcnow()
+# The instant the shared ``population`` fixture is built around; run the job at it
+# (``cli_runner.invoke(..., now=JOB_NOW)``) and the figures are exact.
+JOB_NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def make_population(session: Session, now: datetime) -> dict[str, Any]:
+    """Two due users (idle 400 and 90 days at ``now``) and one recent one (idle 1 day). Commits."""
     due = []
     for days in (400, 90):
         user = make_user(session, created_on=now - timedelta(days=800), email=f"idle{days}@example.gov")
@@ -116,6 +120,12 @@ def make_real_clock_population(session: Session) -> dict[str, Any]:
     make_session(session, recent, last_active_at=now - timedelta(days=1))
     session.commit()
     return {"due": due, "recent": recent}
+
+
+def make_real_clock_population(session: Session) -> dict[str, Any]:
+    """``make_population`` around the real clock, for tests that run `flask` as a subprocess,
+    whose clock no test can freeze. Commits."""
+    return make_population(session, utcnow())
 
 
 def event_and_history_counts(session: Session) -> tuple[int, int]:

@@ -14,9 +14,8 @@ T0 = datetime(2026, 9, 1, 10, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def admin_token(client, fakeauth, user_admin):
-    with freeze_time(T0):
-        return login(client, user_admin)["access_token"]
+def login_at():
+    return T0
 
 
 def test_400_has_the_error_shape(client, user_admin, admin_token):

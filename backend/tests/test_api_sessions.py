@@ -20,13 +20,6 @@ ME = "/api/v1/users/me"
 
 
 @pytest.fixture
-def person(session):
-    user = make_user(session, email="kim.person@example.gov")
-    session.commit()
-    return user
-
-
-@pytest.fixture
 def token(client, fakeauth, person):
     with freeze_time(T0):
         return login(client, person)["access_token"]
@@ -53,7 +46,7 @@ def test_a_token_from_login_calls_the_api(client, person, token):
         response = client.get(ME, headers=bearer(token))
 
     assert response.status_code == 200
-    assert response.get_json()["email"] == "kim.person@example.gov"
+    assert response.get_json()["email"] == "sam.person@example.gov"
 
 
 def test_a_token_is_refused_after_logout(client, person, token):

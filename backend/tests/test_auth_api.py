@@ -16,13 +16,6 @@ T0 = datetime(2026, 6, 1, 8, 0, tzinfo=timezone.utc)
 T1 = datetime(2026, 6, 1, 8, 5, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-def person(session):
-    user = make_user(session, email="lee.person@example.gov")
-    session.commit()
-    return user
-
-
 def test_login_opens_an_active_session_and_records_a_successful_attempt(client, session, fakeauth, person):
     with freeze_time(T0):
         response = client.post("/auth/login", json={"provider": "fakeauth", "oidc_id": str(person.oidc_id)})

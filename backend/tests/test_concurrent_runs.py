@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import insert, select
 
-from cli_runner import run_flask, start_flask
+from cli_runner import invoke, start_flask
 from ops_api.clock import utcnow
 from ops_api.models import OpsDBHistory, OpsEvent, OpsEventType, User, UserStatus
 from ops_api.services.user_deactivation import RUN_LOCK_ARGUMENTS, RUN_LOCK_NAMESPACE
@@ -67,13 +67,14 @@ def test_runs_started_together_disable_each_due_user_exactly_once(session, datab
     assert_each_disabled_exactly_once(session, due_ids)
 
 
-def run_while_lock_is_held(database_url, *args):
+def run_while_lock_is_held(app, database_url, *args):
+    """Run the job in process while a connection of its own holds the run lock, as another run would."""
     holder = factories.open_engine(database_url)
     with holder.connect() as connection:
         connection.execute(sa.text(f"SELECT pg_advisory_lock{RUN_LOCK_ARGUMENTS}"), factories.run_lock_key())
         connection.commit()
         try:
-            return run_flask("disable-inactive-users", *args, "--format", "json", database_url=database_url)
+            return invoke(app, "disable-inactive-users", *args, "--format", "json")
         finally:
             connection.execute(sa.text(f"SELECT pg_advisory_unlock{RUN_LOCK_ARGUMENTS}"), factories.run_lock_key())
             connection.commit()
@@ -81,12 +82,12 @@ def run_while_lock_is_held(database_url, *args):
 
 
 @pytest.mark.postgres_only
-def test_a_run_while_another_holds_the_lock_is_skipped_and_touches_nothing(session, database_url):
+def test_a_run_while_another_holds_the_lock_is_skipped_and_touches_nothing(app, session, database_url):
     add_due_users(session, 3)
 
-    result = run_while_lock_is_held(database_url)
+    result = run_while_lock_is_held(app, database_url)
 
-    assert result.returncode == 0
+    assert result.exit_code == 0
     report = json.loads(result.stdout)
     assert report["skipped_reason"] == "skipped: another run is in progress"
     assert report["disabled"] == []
@@ -99,9 +100,10 @@ def test_a_run_while_another_holds_the_lock_is_skipped_and_touches_nothing(sessi
 
 
 @pytest.mark.postgres_only
-def test_the_lock_is_released_when_the_run_ends(session, database_url):
+def test_the_lock_is_released_when_the_run_ends(app, session, database_url):
+    # In process, the run's connection goes back to the pool instead of closing: only an unlock frees the lock.
     add_due_users(session, 1)
-    run_flask("disable-inactive-users", database_url=database_url)
+    assert invoke(app, "disable-inactive-users").exit_code == 0
 
     holder = factories.open_engine(database_url)
     with holder.connect() as connection:
@@ -112,12 +114,12 @@ def test_the_lock_is_released_when_the_run_ends(session, database_url):
 
 
 @pytest.mark.postgres_only
-def test_a_dry_run_previews_even_while_a_run_holds_the_lock(session, database_url):
+def test_a_dry_run_previews_even_while_a_run_holds_the_lock(app, session, database_url):
     add_due_users(session, 2)
 
-    result = run_while_lock_is_held(database_url, "--dry-run")
+    result = run_while_lock_is_held(app, database_url, "--dry-run")
 
-    assert result.returncode == 0
+    assert result.exit_code == 0
     report = json.loads(result.stdout)
     assert len(report["candidates"]) == 2 and report["skipped_reason"] is None
 
@@ -158,14 +160,14 @@ def test_a_run_that_loses_the_race_to_create_the_system_admin_uses_the_winners(s
 
 
 @pytest.mark.postgres_only
-def test_a_run_in_another_schema_does_not_block_this_one(session, database_url, test_schema):
+def test_a_run_in_another_schema_does_not_block_this_one(app, session, database_url, test_schema):
     add_due_users(session, 1)
     holder = factories.open_engine(database_url)
     with holder.connect() as connection:
         connection.execute(sa.text(f"SELECT pg_advisory_lock{RUN_LOCK_ARGUMENTS}"), factories.run_lock_key(f"{test_schema}_other"))
         connection.commit()
         try:
-            ours = run_flask("disable-inactive-users", "--format", "json", database_url=database_url)
+            ours = invoke(app, "disable-inactive-users", "--format", "json")
         finally:
             connection.execute(sa.text("SELECT pg_advisory_unlock_all()"))
             connection.commit()

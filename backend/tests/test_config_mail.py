@@ -70,11 +70,11 @@ def test_an_unusable_mail_setting_is_refused_in_one_line(settings, message):
 
 
 def test_the_command_refuses_a_bad_mail_setting_in_one_line_with_exit_1(tmp_path):
-    from cli_runner import run_flask
+    from cli_runner import invoke_flask
 
-    result = run_flask(
+    result = invoke_flask(
         "disable-inactive-users", database_url=f"sqlite:///{tmp_path}/ops.db", OPS_DEACTIVATION_WARN_DAYS="7,seven"
     )
 
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == ["error: configuration: OPS_DEACTIVATION_WARN_DAYS: 'seven' is not a whole number of days"]

@@ -12,7 +12,7 @@ import pytest
 from freezegun import freeze_time
 
 from api_support import bearer, error_of, login
-from cli_runner import REPO_ROOT, run_flask
+from cli_runner import REPO_ROOT, invoke, run_flask
 from factories import make_session, make_user
 from headless_chromium import headless_chromium
 from ops_api.models import User
@@ -176,16 +176,21 @@ def test_a_report_as_of_an_earlier_instant_leaves_out_what_came_later_and_repeat
     assert again.to_json() == before.to_json() and again.sha256() == before.sha256()
 
 
-def test_the_report_command_writes_csv_and_json(one_deactivation, database_url):
-    as_csv = run_flask("inactive-users-report", "--from", "2026-07-01", "--to", "2026-07-03", database_url=database_url)
-    as_json = run_flask("inactive-users-report", "--from", "2026-07-01", "--to", "2026-07-03", "--format", "json", database_url=database_url)
+def report_command(app, *arguments):
+    """The report command, run a month after the start of July."""
+    return invoke(app, "inactive-users-report", *arguments, now=T0 + 30 * DAY)
 
-    assert as_csv.returncode == 0, as_csv.stderr
+
+def test_the_report_command_writes_csv_and_json(app, one_deactivation):
+    as_csv = report_command(app, "--from", "2026-07-01", "--to", "2026-07-03")
+    as_json = report_command(app, "--from", "2026-07-01", "--to", "2026-07-03", "--format", "json")
+
+    assert as_csv.exit_code == 0, as_csv.stderr
     table = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     assert [(row["record"], row["email"], row["reason"]) for row in table if row["record"] == "deactivation"] == [
         ("deactivation", "gone@example.gov", "left the agency")
     ]
-    assert as_json.returncode == 0, as_json.stderr
+    assert as_json.exit_code == 0, as_json.stderr
     document = json.loads(as_json.stdout)
     assert document["from"] == "2026-07-01T00:00:00+00:00" and document["to"] == "2026-07-04T00:00:00+00:00"
     assert document["summary"]["hours"] == 72 and document["gaps"] == [
@@ -205,18 +210,12 @@ def test_the_report_command_writes_csv_and_json(one_deactivation, database_url):
         ("--from", "2026-07-01", "--to", "2026-07-03", "--as-of", "2999-01-01"),
     ],
 )
-def test_report_usage_errors_are_one_line_and_exit_2(arguments, database_url):
-    result = run_flask("inactive-users-report", *arguments, database_url=database_url)
+def test_report_usage_errors_are_one_line_and_exit_2(app, arguments):
+    result = report_command(app, *arguments)
 
-    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.exit_code == 2, result.stdout + result.stderr
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: ")
-
-
-@pytest.fixture
-def admin_token(app, client, user_admin):
-    app.config["FAKEAUTH_ENABLED"] = True
-    return login(client, user_admin)["access_token"]
 
 
 def test_the_api_gives_the_same_report_to_user_admins(client, admin_token, one_deactivation, session):

@@ -1,4 +1,11 @@
-"""`flask disable-inactive-users` as a real process: report, logs, exit codes, refusals."""
+"""`flask disable-inactive-users`: report, logs, exit codes, refusals.
+
+The command runs in this process on the test's app with the clock frozen at
+JOB_NOW, around which the shared ``population`` fixture is built. Real
+processes remain where the process is the point: the exit status the platform
+sees, for a database that does not answer and for a setting from the
+environment.
+"""
 
 import json
 from datetime import timedelta
@@ -7,17 +14,16 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
-from cli_runner import run_flask
-from factories import make_real_clock_population, refuse_deactivation_of, remove_refusal
-from ops_api.clock import utcnow
+from cli_runner import app_on, invoke, invoke_flask, run_flask
+from factories import JOB_NOW, make_real_clock_population, refuse_deactivation_of, remove_refusal
 from ops_api.models import OpsDBHistory, OpsEvent, OpsEventType, User, UserStatus
 
 DAY = timedelta(days=1)
+NOW = JOB_NOW
 
 
-@pytest.fixture
-def population(session):
-    return make_real_clock_population(session)
+def run_job(app, *args):
+    return invoke(app, "disable-inactive-users", *args, now=NOW)
 
 
 def snapshot(session):
@@ -38,10 +44,10 @@ def run_summaries(session):
     ).all()
 
 
-def test_a_run_disables_due_users_and_prints_the_json_report(session, population, database_url):
-    result = run_flask("disable-inactive-users", "--format", "json", database_url=database_url)
+def test_a_run_disables_due_users_and_prints_the_json_report(app, session, population):
+    result = run_job(app, "--format", "json")
 
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert set(report) == {"dry_run", "as_of", "threshold_days", "candidates", "disabled", "failed", "skipped_reason"}
     due_ids = [u.id for u in population["due"]]
@@ -49,14 +55,16 @@ def test_a_run_disables_due_users_and_prints_the_json_report(session, population
     assert [c["user_id"] for c in report["candidates"]] == due_ids
     assert set(report["candidates"][0]) == {"user_id", "email", "last_seen", "days_inactive"}
     assert report["candidates"][0]["days_inactive"] == 400
+    assert report["candidates"][0]["last_seen"] == (NOW - 400 * DAY).isoformat()
+    assert report["as_of"] == NOW.isoformat()
     assert report["threshold_days"] == 60 and report["dry_run"] is False and report["failed"] == []
     session.expire_all()
     assert [u.status for u in population["due"]] == [UserStatus.INACTIVE, UserStatus.INACTIVE]
     assert population["recent"].status is UserStatus.ACTIVE
 
 
-def test_the_logs_are_json_lines_one_per_disabled_user_and_one_summary(population, database_url):
-    result = run_flask("disable-inactive-users", database_url=database_url)
+def test_the_logs_are_json_lines_one_per_disabled_user_and_one_summary(app, population):
+    result = run_job(app)
 
     lines = [json.loads(line) for line in result.stderr.splitlines()]
     disabled = [line for line in lines if line.get("event") == "user_disabled"]
@@ -66,64 +74,83 @@ def test_the_logs_are_json_lines_one_per_disabled_user_and_one_summary(populatio
     assert len(summaries) == 1
     assert summaries[0]["disabled"] == 2 and summaries[0]["outcome"] == "completed"
     assert "duration_seconds" in summaries[0]
+    assert result.stdout and not result.stdout.lstrip().startswith("{")  # the report, not the logs, is on stdout
 
 
-def test_the_text_report_names_who_and_what_was_done(population, database_url):
-    result = run_flask("disable-inactive-users", "--dry-run", database_url=database_url)
+def test_the_logs_of_a_second_run_in_the_same_process_are_not_doubled(app, population):
+    run_job(app, "--dry-run")
+    result = run_job(app, "--dry-run")
 
-    assert result.returncode == 0
+    summaries = [line for line in map(json.loads, result.stderr.splitlines()) if line.get("event") == "run_summary"]
+    assert len(summaries) == 1
+
+
+def test_the_text_report_names_who_and_what_was_done(app, population):
+    result = run_job(app, "--dry-run")
+
+    assert result.exit_code == 0
     assert "idle400@example.gov" in result.stdout
     assert "400 days" in result.stdout
     assert "would be disabled" in result.stdout
 
 
-def test_a_dry_run_changes_nothing(session, population, database_url):
+def test_a_dry_run_changes_nothing(app, session, population):
     before = snapshot(session)
 
-    result = run_flask("disable-inactive-users", "--dry-run", "--format", "json", database_url=database_url)
+    result = run_job(app, "--dry-run", "--format", "json")
 
-    assert result.returncode == 0
+    assert result.exit_code == 0
     assert json.loads(result.stdout)["disabled"] == []
     assert snapshot(session) == before
     (summary,) = run_summaries(session)  # its only trace: the run-summary event
     assert summary.event_details["dry_run"] is True and summary.event_details["outcome"] == "completed"
 
 
-def test_a_dry_run_as_of_a_later_date_previews_who_would_go(population, database_url):
-    later = (utcnow() + 40 * DAY).isoformat()
+def test_a_dry_run_as_of_a_later_date_previews_who_would_go(app, population):
+    later = (NOW + 40 * DAY).isoformat()
 
-    result = run_flask("disable-inactive-users", "--dry-run", "--as-of", later, "--days", "30", "--format", "json", database_url=database_url)
+    result = run_job(app, "--dry-run", "--as-of", later, "--days", "30", "--format", "json")
 
     report = json.loads(result.stdout)
     assert len(report["candidates"]) == 3  # the recent user too, 41 days idle by then
     assert report["threshold_days"] == 30
+    assert report["as_of"] == later
 
 
-def test_a_run_refused_by_the_safety_cap_exits_3_and_changes_nothing(session, population, database_url):
+def test_a_run_refused_by_the_safety_cap_exits_3_and_changes_nothing(app, session, population):
     before = snapshot(session)
 
-    result = run_flask("disable-inactive-users", "--max-disable", "1", database_url=database_url)
+    result = run_job(app, "--max-disable", "1")
 
-    assert result.returncode == 3
+    assert result.exit_code == 3
     assert "refused by the safety cap" in result.stdout
     assert snapshot(session) == before
     (summary,) = run_summaries(session)
     assert summary.event_details["outcome"] == "refused_by_cap"
 
 
-def test_the_cap_comes_from_the_environment(session, population, database_url):
+def test_the_cap_comes_from_the_environment(app_from_env, population):
+    result = invoke(app_from_env(OPS_DEACTIVATION_MAX_PER_RUN="1"), "disable-inactive-users", now=NOW)
+
+    assert result.exit_code == 3
+
+
+def test_a_real_process_exits_3_when_refused_by_the_cap_from_the_environment(session, database_url):
+    make_real_clock_population(session)  # a separate process runs on the real clock
+
     result = run_flask("disable-inactive-users", database_url=database_url, OPS_DEACTIVATION_MAX_PER_RUN="1")
 
     assert result.returncode == 3
+    assert "refused by the safety cap" in result.stdout
 
 
-def test_a_second_run_has_nothing_to_do_and_exits_0(session, population, database_url):
-    run_flask("disable-inactive-users", database_url=database_url)
+def test_a_second_run_has_nothing_to_do_and_exits_0(app, session, population):
+    run_job(app)
     before = snapshot(session)
 
-    result = run_flask("disable-inactive-users", "--format", "json", database_url=database_url)
+    result = run_job(app, "--format", "json")
 
-    assert result.returncode == 0
+    assert result.exit_code == 0
     assert json.loads(result.stdout)["disabled"] == []
     assert snapshot(session) == before
     assert [e.event_details["disabled"] for e in run_summaries(session)] == [2, 0]
@@ -144,12 +171,12 @@ def test_a_second_run_has_nothing_to_do_and_exits_0(session, population, databas
         (["--no-such-option"], "no-such-option"),
     ],
 )
-def test_usage_errors_exit_2_with_one_line_and_change_nothing(session, population, database_url, args, message):
+def test_usage_errors_exit_2_with_one_line_and_change_nothing(app, session, population, args, message):
     before = snapshot(session)
 
-    result = run_flask("disable-inactive-users", *args, database_url=database_url)
+    result = run_job(app, *args)
 
-    assert result.returncode == 2
+    assert result.exit_code == 2
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert message in result.stderr
@@ -158,6 +185,7 @@ def test_usage_errors_exit_2_with_one_line_and_change_nothing(session, populatio
 
 
 def test_an_unreachable_database_exits_1_with_one_line():
+    # A real process: the exit status and the one line the platform sees when the database does not answer.
     result = run_flask("disable-inactive-users", database_url="postgresql+psycopg://postgres@127.0.0.1:1/none")
 
     assert result.returncode == 1
@@ -167,9 +195,10 @@ def test_an_unreachable_database_exits_1_with_one_line():
 
 
 def test_a_database_without_schema_exits_1_and_names_flask_db_upgrade(tmp_path):
-    result = run_flask("disable-inactive-users", database_url=f"sqlite:///{tmp_path / 'empty.db'}")
+    with app_on(f"sqlite:///{tmp_path / 'empty.db'}") as empty:
+        result = invoke(empty, "disable-inactive-users")
 
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "flask db upgrade" in result.stderr
 
@@ -177,32 +206,33 @@ def test_a_database_without_schema_exits_1_and_names_flask_db_upgrade(tmp_path):
 def test_a_postgresql_schema_without_tables_exits_1_and_names_flask_db_upgrade(pg_schema_url, test_schema, monkeypatch):
     monkeypatch.setenv("OPS_DB_SCHEMA", f"{test_schema}_no_such_schema")
 
-    result = run_flask("disable-inactive-users", database_url=pg_schema_url)
+    with app_on(pg_schema_url) as app:
+        result = invoke(app, "disable-inactive-users")
 
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert "holds no OPS user table" in result.stderr
     assert "flask db upgrade" in result.stderr
 
 
-def test_a_failed_user_makes_the_run_exit_1(session, population, database_url):
+def test_a_failed_user_makes_the_run_exit_1(app, session, population):
     blocker = population["due"][1]
     refuse_deactivation_of(session, blocker.id)
     try:
-        result = run_flask("disable-inactive-users", "--format", "json", database_url=database_url)
+        result = run_job(app, "--format", "json")
     finally:
         remove_refusal(session)
 
-    assert result.returncode == 1
+    assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert report["disabled"] == [population["due"][0].id]  # the others are still disabled
     assert [f["user_id"] for f in report["failed"]] == [blocker.id]
     assert "refused by test trigger" in report["failed"][0]["error"]
 
 
-def test_help_documents_every_exit_code(database_url):
-    result = run_flask("disable-inactive-users", "--help", database_url=database_url)
+def test_help_documents_every_exit_code(app):
+    result = invoke(app, "disable-inactive-users", "--help")
 
-    assert result.returncode == 0
+    assert result.exit_code == 0
     for code in ("0  success", "1  failure", "2  usage error", "3  refused by the safety cap"):
         assert code in result.stdout
 
@@ -228,9 +258,9 @@ def test_help_documents_every_exit_code(database_url):
 def test_an_unusable_setting_exits_1_with_one_line_and_changes_nothing(session, population, database_url, name, value):
     before = snapshot(session)
 
-    result = run_flask("disable-inactive-users", database_url=database_url, **{name: value})
+    result = invoke_flask("disable-inactive-users", database_url=database_url, **{name: value})
 
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert name in result.stderr
     assert snapshot(session) == before
@@ -241,9 +271,9 @@ def test_an_unusable_setting_exits_1_with_one_line_and_changes_nothing(session, 
     [("not a url", "is not a database URL"), ("mysql://ops@127.0.0.1/ops", "use PostgreSQL")],
 )
 def test_an_unusable_database_url_exits_1_with_one_line_that_does_not_repeat_it(url, message):
-    result = run_flask("disable-inactive-users", database_url=url)
+    result = invoke_flask("disable-inactive-users", database_url=url)
 
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert message in result.stderr
     assert "ops@127.0.0.1" not in result.stderr

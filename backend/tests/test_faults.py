@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import insert, select
 
-from cli_runner import run_flask, start_flask
+from cli_runner import invoke, start_flask
 from ops_api.clock import utcnow
 from ops_api.models import OpsDBHistory, OpsDBHistoryType, OpsEvent, OpsEventStatus, OpsEventType, User, UserSession, UserStatus
 from webhook_receiver import webhook_receiver
@@ -105,7 +105,7 @@ def kill_job_connection_mid_transaction(database_url, timeout=10):
     return killed
 
 
-def test_sigterm_mid_run_finishes_the_user_in_hand_reports_and_exits_1(session, database_url, slow_due_population):
+def test_sigterm_mid_run_finishes_the_user_in_hand_reports_and_exits_1(app, session, database_url, slow_due_population):
     job = start_flask("disable-inactive-users", "--max-disable", "0", "--format", "json", database_url=database_url)
     wait_until_some_are_disabled(database_url)
 
@@ -122,15 +122,15 @@ def test_sigterm_mid_run_finishes_the_user_in_hand_reports_and_exits_1(session, 
     (summary,) = session.scalars(select(OpsEvent).where(OpsEvent.event_type == OpsEventType.DISABLE_INACTIVE_USERS)).all()
     assert summary.event_status is OpsEventStatus.FAILED
 
-    rerun = run_flask("disable-inactive-users", "--max-disable", "0", "--format", "json", database_url=database_url)
+    rerun = invoke(app, "disable-inactive-users", "--max-disable", "0", "--format", "json")  # the next run, in process
 
-    assert rerun.returncode == 0
+    assert rerun.exit_code == 0
     assert set(json.loads(rerun.stdout)["disabled"]) == slow_due_population - disabled
     assert assert_nothing_half_applied(session, slow_due_population) == slow_due_population
 
 
 def test_a_killed_database_connection_mid_run_loses_nothing_alerts_and_the_next_run_finishes(
-    session, database_url, slow_due_population
+    app, session, database_url, slow_due_population
 ):
     job_url = f"{database_url}{'&' if '?' in database_url else '?'}application_name={JOB_APPLICATION_NAME}"
     with webhook_receiver() as receiver:
@@ -150,9 +150,9 @@ def test_a_killed_database_connection_mid_run_loses_nothing_alerts_and_the_next_
     assert "fault-test" in json.dumps(alerts)
     assert_nothing_half_applied(session, slow_due_population)
 
-    rerun = run_flask("disable-inactive-users", "--max-disable", "0", "--format", "json", database_url=database_url)
+    rerun = invoke(app, "disable-inactive-users", "--max-disable", "0", "--format", "json")  # the next run, in process
 
-    assert rerun.returncode == 0, rerun.stderr[-1000:]
+    assert rerun.exit_code == 0, rerun.stderr[-1000:]
     assert assert_nothing_half_applied(session, slow_due_population) == slow_due_population
 
 

@@ -1,4 +1,4 @@
-"""`flask disable-inactive-users-health` as a real process, and GET /api/v1/health/disable-inactive-users."""
+"""`flask disable-inactive-users-health` (in process, at a frozen clock), and GET /api/v1/health/disable-inactive-users."""
 
 import json
 from datetime import datetime, timedelta, timezone
@@ -6,9 +6,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from freezegun import freeze_time
 
-from cli_runner import run_flask
+from cli_runner import invoke, run_flask
 from factories import make_session, make_user
-from ops_api.clock import utcnow
 from ops_api.services.job_runs import record_run
 from ops_api.services.user_deactivation import UserDeactivationService
 
@@ -25,50 +24,56 @@ def finished_run_at(session, when, **kwargs):
 # -- the command --------------------------------------------------------------
 
 
-def test_the_command_fails_when_there_has_never_been_a_run(session, database_url):
-    result = run_flask("disable-inactive-users-health", database_url=database_url)
+def health(app, *args, now=NOW):
+    return invoke(app, "disable-inactive-users-health", *args, now=now)
 
-    assert result.returncode == 1
+
+def test_the_command_fails_when_there_has_never_been_a_run(app, session):
+    result = health(app)
+
+    assert result.exit_code == 1
     assert result.stdout.strip() == "never_succeeded: disable-inactive-users has no successful real run on record"
 
 
-def test_the_command_passes_after_a_real_run_and_fails_after_only_a_dry_run(session, system_admin, database_url):
-    dry = run_flask("disable-inactive-users", "--dry-run", database_url=database_url)
-    after_dry = run_flask("disable-inactive-users-health", database_url=database_url)
-    real = run_flask("disable-inactive-users", database_url=database_url)
-    after_real = run_flask("disable-inactive-users-health", "--max-age", "90m", "--format", "json", database_url=database_url)
+def test_the_command_passes_after_a_real_run_and_fails_after_only_a_dry_run(app, session, system_admin):
+    dry = invoke(app, "disable-inactive-users", "--dry-run", now=NOW)
+    after_dry = health(app, now=NOW + timedelta(seconds=10))
+    real = invoke(app, "disable-inactive-users", now=NOW + timedelta(seconds=20))
+    after_real = health(app, "--max-age", "90m", "--format", "json", now=NOW + timedelta(seconds=50))
 
-    assert (dry.returncode, real.returncode) == (0, 0)
-    assert after_dry.returncode == 1
-    assert after_real.returncode == 0, after_real.stdout + after_real.stderr
-    health = json.loads(after_real.stdout)
-    assert health["healthy"] is True and health["status"] == "ok"
-    assert health["max_age_seconds"] == 90 * 60
-    assert health["age_seconds"] < 60
+    assert (dry.exit_code, real.exit_code) == (0, 0)
+    assert after_dry.exit_code == 1
+    assert after_real.exit_code == 0, after_real.stdout + after_real.stderr
+    document = json.loads(after_real.stdout)
+    assert document["healthy"] is True and document["status"] == "ok"
+    assert document["max_age_seconds"] == 90 * 60
+    assert document["age_seconds"] < 60
+    assert document["age_seconds"] == 30
 
 
 @pytest.mark.parametrize(("max_age", "code"), [("1d", 1), ("2h", 1), ("3d", 0)])
-def test_the_command_compares_the_last_success_with_max_age(session, system_admin, database_url, max_age, code):
-    finished_run_at(session, utcnow() - 2 * DAY)
+def test_the_command_compares_the_last_success_with_max_age(app, session, system_admin, max_age, code):
+    finished_run_at(session, NOW - 2 * DAY)
 
-    result = run_flask("disable-inactive-users-health", "--max-age", max_age, database_url=database_url)
+    result = health(app, "--max-age", max_age)
 
-    assert result.returncode == code, result.stdout + result.stderr
+    assert result.exit_code == code, result.stdout + result.stderr
     assert result.stdout.startswith("ok:" if code == 0 else "stale:")
     assert f"(max age {max_age})" in result.stdout
 
 
 @pytest.mark.parametrize("max_age", ["2x", "0h", "soon", "-1d", "1.5h"])
-def test_a_bad_max_age_is_a_usage_error_in_one_line(database_url, max_age):
-    result = run_flask("disable-inactive-users-health", "--max-age", max_age, database_url=database_url)
+def test_a_bad_max_age_is_a_usage_error_in_one_line(app, max_age):
+    result = health(app, "--max-age", max_age)
 
-    assert result.returncode == 2
+    assert result.exit_code == 2
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "--max-age" in result.stderr
 
 
 def test_the_command_fails_in_one_line_when_the_database_is_unreachable():
+    # A real process, like the platform's check that runs it.
     result = run_flask("disable-inactive-users-health", database_url="postgresql+psycopg://postgres@127.0.0.1:1/none")
 
     assert result.returncode == 1
@@ -76,10 +81,10 @@ def test_the_command_fails_in_one_line_when_the_database_is_unreachable():
     assert "cannot connect to the database" in result.stderr
 
 
-def test_the_command_documents_its_exit_codes(database_url):
-    result = run_flask("disable-inactive-users-health", "--help", database_url=database_url)
+def test_the_command_documents_its_exit_codes(app):
+    result = health(app, "--help")
 
-    assert result.returncode == 0
+    assert result.exit_code == 0
     for text in ("--max-age", "0  healthy", "1  unhealthy", "2  usage error"):
         assert text in result.stdout
 

@@ -18,13 +18,13 @@ FAKEAUTH_USER_DEMO = uuid.UUID("00000000-0000-1111-a111-000000000019")
 
 
 @pytest.fixture
-def admin_token(client, fakeauth, user_admin):
-    with freeze_time(NOW):
-        return login(client, user_admin)["access_token"]
+def login_at():
+    return NOW
 
 
 @pytest.fixture
-def population(session):
+def idle_people(session):
+    """Users idle 90, 70 and 10 days at NOW, an INACTIVE one and an excluded FakeAuth one (not the shared population)."""
     def idle(days, **kwargs):
         user = make_user(session, created_on=LONG_AGO, **kwargs)
         make_session(session, user, last_active_at=NOW - days * DAY)
@@ -46,38 +46,38 @@ def get(client, token, url):
         return client.get(url, headers=bearer(token))
 
 
-def test_the_list_shows_last_seen_days_inactive_and_disable_due(client, population, admin_token):
+def test_the_list_shows_last_seen_days_inactive_and_disable_due(client, idle_people, admin_token):
     users = {u["id"]: u for u in get(client, admin_token, "/api/v1/users/").get_json()["users"]}
 
-    idle10 = users[population["idle10"].id]
+    idle10 = users[idle_people["idle10"].id]
     assert idle10["last_seen"] == (NOW - 10 * DAY).isoformat()
     assert idle10["days_inactive"] == 10
     assert idle10["disable_due"] == (NOW + 50 * DAY).isoformat()
-    assert users[population["idle90"].id]["disable_due"] == (NOW - 30 * DAY).isoformat()  # due at the next run
+    assert users[idle_people["idle90"].id]["disable_due"] == (NOW - 30 * DAY).isoformat()  # due at the next run
 
 
-def test_disable_due_is_null_for_excluded_and_non_active_users(client, population, admin_token):
+def test_disable_due_is_null_for_excluded_and_non_active_users(client, idle_people, admin_token):
     users = {u["id"]: u for u in get(client, admin_token, "/api/v1/users/").get_json()["users"]}
 
-    assert users[population["inactive"].id]["disable_due"] is None
-    assert users[population["fakeauth"].id]["disable_due"] is None
-    assert users[population["fakeauth"].id]["days_inactive"] == 300
+    assert users[idle_people["inactive"].id]["disable_due"] is None
+    assert users[idle_people["fakeauth"].id]["disable_due"] is None
+    assert users[idle_people["fakeauth"].id]["days_inactive"] == 300
 
 
-def test_the_list_filters_by_days_inactive(client, population, admin_token):
+def test_the_list_filters_by_days_inactive(client, idle_people, admin_token):
     users = get(client, admin_token, "/api/v1/users/?inactive_for_days=70").get_json()["users"]
 
-    assert {u["id"] for u in users} == {population[k].id for k in ("idle90", "idle70", "inactive", "fakeauth")}
+    assert {u["id"] for u in users} == {idle_people[k].id for k in ("idle90", "idle70", "inactive", "fakeauth")}
 
 
 @pytest.mark.parametrize("value", ["-1", "ten", "1.5", "", "²", "999999999999"])
-def test_a_bad_inactive_for_days_is_a_400_with_the_field_named(client, population, admin_token, value):
+def test_a_bad_inactive_for_days_is_a_400_with_the_field_named(client, idle_people, admin_token, value):
     error = error_of(get(client, admin_token, f"/api/v1/users/?inactive_for_days={value}"), 400)
 
     assert "inactive_for_days" in error["fields"]
 
 
-def test_the_inactive_preview_is_the_jobs_own_answer(client, session, population, admin_token):
+def test_the_inactive_preview_is_the_jobs_own_answer(client, session, idle_people, admin_token):
     body = get(client, admin_token, "/api/v1/users/inactive").get_json()
     with freeze_time(NOW):
         job_view = UserDeactivationService(session).find_inactive_users()
@@ -85,15 +85,15 @@ def test_the_inactive_preview_is_the_jobs_own_answer(client, session, population
     assert body["threshold_days"] == 60
     assert body["as_of"] == NOW.isoformat()
     assert body["users"] == [c.to_dict() for c in job_view]
-    assert [u["user_id"] for u in body["users"]] == [population["idle90"].id, population["idle70"].id]
+    assert [u["user_id"] for u in body["users"]] == [idle_people["idle90"].id, idle_people["idle70"].id]
 
 
-def test_the_inactive_preview_takes_days_and_as_of(client, population, admin_token):
+def test_the_inactive_preview_takes_days_and_as_of(client, idle_people, admin_token):
     later = (NOW + 55 * DAY).isoformat()
     body = get(client, admin_token, f"/api/v1/users/inactive?days=65&as_of={later.replace('+', '%2B')}").get_json()
 
     assert body["threshold_days"] == 65
-    assert [u["user_id"] for u in body["users"]] == [population["idle90"].id, population["idle70"].id, population["idle10"].id]
+    assert [u["user_id"] for u in body["users"]] == [idle_people["idle90"].id, idle_people["idle70"].id, idle_people["idle10"].id]
     assert body["users"][-1]["days_inactive"] == 65
 
 
@@ -109,14 +109,14 @@ def test_the_inactive_preview_takes_days_and_as_of(client, population, admin_tok
         ("when=now", "when"),
     ],
 )
-def test_a_bad_inactive_preview_query_is_a_400_with_the_field_named(client, population, admin_token, query, field):
+def test_a_bad_inactive_preview_query_is_a_400_with_the_field_named(client, idle_people, admin_token, query, field):
     error = error_of(get(client, admin_token, f"/api/v1/users/inactive?{query}"), 400)
 
     assert field in error["fields"]
 
 
-def test_the_inactive_preview_is_for_user_admins_only(client, fakeauth, session, population):
+def test_the_inactive_preview_is_for_user_admins_only(client, fakeauth, session, idle_people):
     with freeze_time(NOW):
-        token = login(client, population["idle10"])["access_token"]
+        token = login(client, idle_people["idle10"])["access_token"]
 
     assert error_of(get(client, token, "/api/v1/users/inactive"), 403)["code"] == "forbidden"

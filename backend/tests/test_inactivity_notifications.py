@@ -14,9 +14,8 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from cli_runner import run_flask
+from cli_runner import invoke
 from factories import make_session, make_user
-from ops_api.clock import utcnow
 from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, User, UserStatus
 from ops_api.services.notifications import (
     KIND_NOTICE,
@@ -337,21 +336,26 @@ def test_users_without_an_address_excluded_users_and_locked_users_get_no_warning
     assert [(n.recipient, n.stage) for n in plan] == [(wanted.email, 1)]
 
 
-# -- the command -----------------------------------------------------------------
+# -- the command (in process, at a frozen clock) -------------------------------------
+
+NOW = DUE
 
 
-def test_the_command_sends_after_disabling_and_lists_mail_in_its_json_report(session, server, user_admin, database_url):
-    now = utcnow()
-    due = make_user(session, email="due@example.gov", created_on=now - 400 * DAY)
-    make_session(session, due, last_active_at=now - 90 * DAY)
-    soon = make_user(session, email="soon@example.gov", created_on=now - 400 * DAY)
-    make_session(session, soon, last_active_at=now - 55 * DAY)
+def run_job(app, *args):
+    return invoke(app, "disable-inactive-users", *args, now=NOW)
+
+
+def test_the_command_sends_after_disabling_and_lists_mail_in_its_json_report(session, server, user_admin, app_from_env):
+    due = make_user(session, email="due@example.gov", created_on=NOW - 400 * DAY)
+    make_session(session, due, last_active_at=NOW - 90 * DAY)
+    soon = make_user(session, email="soon@example.gov", created_on=NOW - 400 * DAY)
+    make_session(session, soon, last_active_at=NOW - 55 * DAY)
     session.commit()
-    environment = server.environment()
+    app = app_from_env(**server.environment())
 
-    dry = run_flask("disable-inactive-users", "--dry-run", "--format", "json", database_url=database_url, **environment)
-    quiet = run_flask("disable-inactive-users", "--no-email", "--dry-run", database_url=database_url, **environment)
-    assert dry.returncode == 0 and quiet.returncode == 0, dry.stderr + quiet.stderr
+    dry = run_job(app, "--dry-run", "--format", "json")
+    quiet = run_job(app, "--no-email", "--dry-run")
+    assert dry.exit_code == 0 and quiet.exit_code == 0, dry.stderr + quiet.stderr
     planned = json.loads(dry.stdout)["notifications"]
     assert [(m["kind"], m["recipient"], m["status"]) for m in planned["messages"]] == [
         (KIND_NOTICE, "due@example.gov", "planned"),
@@ -361,9 +365,9 @@ def test_the_command_sends_after_disabling_and_lists_mail_in_its_json_report(ses
     assert "E-mail" not in quiet.stdout
     assert server.mailbox.take() == [] and notification_events(session) == []
 
-    result = run_flask("disable-inactive-users", "--format", "json", database_url=database_url, **environment)
+    result = run_job(app, "--format", "json")
 
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["disabled"] == [due.id]
     assert report["notifications"]["sent"] == 3 and report["notifications"]["failed"] == 0
@@ -371,18 +375,17 @@ def test_the_command_sends_after_disabling_and_lists_mail_in_its_json_report(ses
     assert [e.event_status for e in notification_events(session)] == [OpsEventStatus.SUCCESS] * 3
 
 
-def test_no_email_sends_nothing_and_a_failing_server_keeps_exit_code_0(session, user_admin, database_url):
-    now = utcnow()
-    due = make_user(session, email="due@example.gov", created_on=now - 400 * DAY)
-    make_session(session, due, last_active_at=now - 90 * DAY)
+def test_no_email_sends_nothing_and_a_failing_server_keeps_exit_code_0(session, user_admin, app_from_env):
+    due = make_user(session, email="due@example.gov", created_on=NOW - 400 * DAY)
+    make_session(session, due, last_active_at=NOW - 90 * DAY)
     session.commit()
     with smtp_server() as server:
         environment = server.environment()
         environment["OPS_SMTP_PORT"] = str(free_port())  # nothing listens there
 
-    result = run_flask("disable-inactive-users", database_url=database_url, **environment)
+    result = run_job(app_from_env(**environment))
 
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     assert "FAILED" in result.stdout and "tried again next run" in result.stdout
     session.expire_all()
     assert session.get(User, due.id).status is UserStatus.INACTIVE
@@ -391,15 +394,14 @@ def test_no_email_sends_nothing_and_a_failing_server_keeps_exit_code_0(session, 
     assert len(failures) == 2
 
 
-def test_the_command_with_no_email_records_no_message(session, server, user_admin, database_url):
-    now = utcnow()
-    due = make_user(session, email="due@example.gov", created_on=now - 400 * DAY)
-    make_session(session, due, last_active_at=now - 90 * DAY)
+def test_the_command_with_no_email_records_no_message(session, server, user_admin, app_from_env):
+    due = make_user(session, email="due@example.gov", created_on=NOW - 400 * DAY)
+    make_session(session, due, last_active_at=NOW - 90 * DAY)
     session.commit()
 
-    result = run_flask("disable-inactive-users", "--no-email", database_url=database_url, **server.environment())
+    result = run_job(app_from_env(**server.environment()), "--no-email")
 
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     session.expire_all()
     assert session.get(User, due.id).status is UserStatus.INACTIVE
     assert server.mailbox.take() == [] and notification_events(session) == []

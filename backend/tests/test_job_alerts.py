@@ -1,8 +1,10 @@
-"""`flask disable-inactive-users` as a real process posting its alerts to a real HTTP receiver on 127.0.0.1.
+"""`flask disable-inactive-users` posting its alerts to a real HTTP receiver on 127.0.0.1.
 
 Every trigger (a failed user, a run that could not run, the safety cap) and
 every non-trigger (a clean run, a dry run, a run skipped by the lock); a
 receiver that is down or never answers; and what the database holds afterwards.
+The command runs in process at factories.JOB_NOW, with the alert settings from
+the environment; with an unreachable database it runs as a real process.
 """
 
 import json
@@ -12,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
 
-from cli_runner import run_flask
-from factories import make_real_clock_population, refuse_deactivation_of, remove_refusal
+from cli_runner import invoke, run_flask
+from factories import JOB_NOW, refuse_deactivation_of, remove_refusal
 from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, User, UserStatus
 from ops_api.services.user_deactivation import RUN_LOCK_ARGUMENTS, RUN_LOCK_NAMESPACE
 from webhook_receiver import closed_port, silent_listener, webhook_receiver
@@ -24,11 +26,17 @@ UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/x"
 
 
 @pytest.fixture
-def population(session):
-    return make_real_clock_population(session)
+def run_job(app_from_env):
+    """Run the job in process at JOB_NOW with OPS_ALERT_URLS=``alert_url``."""
+
+    def run(*args, alert_url):
+        return invoke(app_from_env(OPS_ALERT_URLS=alert_url, OPS_ENV_NAME=ENV), "disable-inactive-users", *args, now=JOB_NOW)
+
+    return run
 
 
-def run_job(*args, database_url, alert_url):
+def run_process(*args, database_url, alert_url):
+    """Run the job as a real `flask` process."""
     return run_flask("disable-inactive-users", *args, database_url=database_url, OPS_ALERT_URLS=alert_url, OPS_ENV_NAME=ENV)
 
 
@@ -55,17 +63,17 @@ def statuses(session):
 # -- triggers -------------------------------------------------------------------
 
 
-def test_a_failed_user_sends_one_alert_naming_the_environment_counts_and_error(session, population, database_url):
+def test_a_failed_user_sends_one_alert_naming_the_environment_counts_and_error(session, population, run_job):
     blocker = population["due"][1]
     refuse_deactivation_of(session, blocker.id)
     with webhook_receiver() as receiver:
         try:
-            result = run_job(database_url=database_url, alert_url=receiver.url("ops/alerts"))
+            result = run_job(alert_url=receiver.url("ops/alerts"))
         finally:
             remove_refusal(session)
         alerts = receiver.wait_for(1, timeout=2)
 
-    assert result.returncode == 1
+    assert result.exit_code == 1
     (alert,) = alerts
     assert receiver.paths == ["/ops/alerts"]
     assert alert["type"] == "failure"
@@ -84,7 +92,7 @@ def test_a_failed_user_sends_one_alert_naming_the_environment_counts_and_error(s
 
 def test_an_unreachable_database_sends_a_could_not_run_alert():
     with webhook_receiver() as receiver:
-        result = run_job(database_url=UNREACHABLE, alert_url=receiver.url())
+        result = run_process(database_url=UNREACHABLE, alert_url=receiver.url())
         alerts = receiver.wait_for(1, timeout=2)
 
     assert result.returncode == 1
@@ -96,20 +104,20 @@ def test_an_unreachable_database_sends_a_could_not_run_alert():
     assert "cannot connect to the database postgresql+psycopg://postgres@127.0.0.1:1/x" in alert["message"]
 
 
-def test_a_run_that_breaks_midway_alerts_and_its_failed_event_survives_the_rollback(session, population, database_url):
+def test_a_run_that_breaks_midway_alerts_and_its_failed_event_survives_the_rollback(session, population, run_job):
     # A real fault with the database still reachable: the sessions table disappears.
     session.execute(sa.text(f"ALTER TABLE {factories.table_name(session, 'user_session')} RENAME TO user_session_away"))
     session.commit()
     with webhook_receiver() as receiver:
         try:
-            result = run_job(database_url=database_url, alert_url=receiver.url())
+            result = run_job(alert_url=receiver.url())
         finally:
             session.rollback()
             session.execute(sa.text(f"ALTER TABLE {factories.table_name(session, 'user_session_away')} RENAME TO user_session"))
             session.commit()
         alerts = receiver.wait_for(1, timeout=2)
 
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert "could not run" in result.stderr
     (alert,) = alerts
     assert alert["title"] == f"[{ENV}] disable-inactive-users FAILED: could not run"
@@ -121,12 +129,12 @@ def test_a_run_that_breaks_midway_alerts_and_its_failed_event_survives_the_rollb
     assert "user_session" in event.event_details["errors"][0]["error"]
 
 
-def test_a_refusal_by_the_safety_cap_sends_a_warning(session, population, database_url):
+def test_a_refusal_by_the_safety_cap_sends_a_warning(session, population, run_job):
     with webhook_receiver() as receiver:
-        result = run_job("--max-disable", "1", database_url=database_url, alert_url=receiver.url())
+        result = run_job("--max-disable", "1", alert_url=receiver.url())
         alerts = receiver.wait_for(1, timeout=2)
 
-    assert result.returncode == 3
+    assert result.exit_code == 3
     (alert,) = alerts
     assert alert["type"] == "warning"
     assert alert["title"] == f"[{ENV}] disable-inactive-users REFUSED by the safety cap"
@@ -145,13 +153,13 @@ def test_a_refusal_by_the_safety_cap_sends_a_warning(session, population, databa
     "args",
     [pytest.param([], id="clean run"), pytest.param(["--dry-run"], id="dry run"), pytest.param(["--dry-run", "--max-disable", "1"], id="dry run over the cap")],
 )
-def test_no_alert_for_a_clean_run_or_a_dry_run(session, population, database_url, args):
+def test_no_alert_for_a_clean_run_or_a_dry_run(session, population, run_job, args):
     with webhook_receiver() as receiver:
-        result = run_job(*args, database_url=database_url, alert_url=receiver.url())
-        time.sleep(0.3)  # anything sent would have arrived before the process exited
+        result = run_job(*args, alert_url=receiver.url())
+        time.sleep(0.3)  # anything sent would have arrived before the command returned
 
         assert receiver.received == []
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     assert logged(result.stderr, "alert_sent") == [] and logged(result.stderr, "alert_failed") == []
     (summary,) = run_summaries(session)
     assert summary.event_status is OpsEventStatus.SUCCESS
@@ -159,13 +167,13 @@ def test_no_alert_for_a_clean_run_or_a_dry_run(session, population, database_url
 
 
 @pytest.mark.postgres_only
-def test_no_alert_for_a_run_skipped_because_another_holds_the_lock(session, population, database_url):
+def test_no_alert_for_a_run_skipped_because_another_holds_the_lock(session, population, database_url, run_job):
     holder = factories.open_engine(database_url)
     with webhook_receiver() as receiver, holder.connect() as connection:
         connection.execute(sa.text(f"SELECT pg_advisory_lock{RUN_LOCK_ARGUMENTS}"), factories.run_lock_key())
         connection.commit()
         try:
-            result = run_job(database_url=database_url, alert_url=receiver.url())
+            result = run_job(alert_url=receiver.url())
         finally:
             connection.execute(sa.text(f"SELECT pg_advisory_unlock{RUN_LOCK_ARGUMENTS}"), factories.run_lock_key())
             connection.commit()
@@ -173,33 +181,33 @@ def test_no_alert_for_a_run_skipped_because_another_holds_the_lock(session, popu
 
         assert receiver.received == []
     holder.dispose()
-    assert result.returncode == 0
+    assert result.exit_code == 0
     assert "skipped: another run is in progress" in result.stdout
     assert set(statuses(session).values()) == {UserStatus.ACTIVE}
     (summary,) = run_summaries(session)
     assert summary.event_status is OpsEventStatus.SUCCESS and summary.event_details["outcome"] == "skipped"
 
 
-def test_no_alert_and_no_error_when_no_alert_url_is_configured(population, database_url):
-    result = run_flask("disable-inactive-users", "--max-disable", "1", database_url=database_url)
+def test_no_alert_and_no_error_when_no_alert_url_is_configured(population, app_from_env):
+    result = invoke(app_from_env(), "disable-inactive-users", "--max-disable", "1", now=JOB_NOW)
 
-    assert result.returncode == 3
+    assert result.exit_code == 3
     assert logged(result.stderr, "alert_failed") == []
 
 
 # -- a broken notifier ------------------------------------------------------------
 
 
-def test_with_the_receiver_down_the_job_keeps_its_exit_code_and_logs_why_the_alert_failed(session, population, database_url):
+def test_with_the_receiver_down_the_job_keeps_its_exit_code_and_logs_why_the_alert_failed(session, population, run_job):
     blocker = population["due"][0]
     refuse_deactivation_of(session, blocker.id)
     port = closed_port()
     try:
-        result = run_job(database_url=database_url, alert_url=f"json://127.0.0.1:{port}/alerts")
+        result = run_job(alert_url=f"json://127.0.0.1:{port}/alerts")
     finally:
         remove_refusal(session)
 
-    assert result.returncode == 1
+    assert result.exit_code == 1
     (failure,) = logged(result.stderr, "alert_failed")
     assert failure["level"] == "ERROR"
     assert failure["error"] == "the alert reached none of the 1 destinations"
@@ -212,7 +220,7 @@ def test_with_the_receiver_down_the_job_keeps_its_exit_code_and_logs_why_the_ale
 
 
 def test_with_the_receiver_down_a_could_not_run_failure_still_exits_1():
-    result = run_job(database_url=UNREACHABLE, alert_url=f"json://127.0.0.1:{closed_port()}/alerts")
+    result = run_process(database_url=UNREACHABLE, alert_url=f"json://127.0.0.1:{closed_port()}/alerts")
 
     assert result.returncode == 1
     assert "cannot connect to the database" in result.stderr
@@ -222,7 +230,7 @@ def test_with_the_receiver_down_a_could_not_run_failure_still_exits_1():
 def test_a_receiver_that_never_answers_holds_the_job_no_longer_than_the_bound():
     with silent_listener() as port:
         started = time.monotonic()
-        result = run_job(database_url=UNREACHABLE, alert_url=f"json://127.0.0.1:{port}/alerts")
+        result = run_process(database_url=UNREACHABLE, alert_url=f"json://127.0.0.1:{port}/alerts")
         elapsed = time.monotonic() - started
 
     assert result.returncode == 1

@@ -8,7 +8,7 @@ from freezegun import freeze_time
 from sqlalchemy import func, select
 
 from api_support import bearer, error_of, login
-from cli_runner import run_flask
+from cli_runner import invoke, invoke_flask, run_flask
 from factories import event_and_history_counts, make_user
 from ops_api.api.openapi import PATHS
 from ops_api.models import OpsDBHistory, User
@@ -70,7 +70,7 @@ def run_without_dotenv(*args, database_url, **extra_env):
 def test_outside_development_with_fakeauth_on_every_command_refuses_to_start(database_url, command, env_name):
     result = run_flask(*command, database_url=database_url, OPS_ENV_NAME=env_name, OPS_FAKEAUTH_ENABLED="true")
 
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "FAKEAUTH" in result.stderr
 

@@ -4,9 +4,10 @@ from datetime import datetime, timezone
 
 import pytest
 from freezegun import freeze_time
+from sqlalchemy import update
 
 from factories import event_and_history_counts, events_for, history_for, make_user
-from ops_api.models import OpsEventType, UserStatus
+from ops_api.models import OpsEventType, User, UserStatus
 from ops_api.services.users import (
     InvalidProfileChangeError,
     InvalidStatusChangeError,
@@ -23,13 +24,11 @@ T1 = datetime(2026, 4, 20, 14, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def person(session, roles):
-    with freeze_time(T0):
-        user = make_user(
-            session, email="sam.person@example.gov", roles=[roles["VIEWER_EDITOR"]], reactivated_on=T0
-        )
-        session.commit()
-    return user
+def person(person, session):
+    """The shared person (VIEWER_EDITOR), reactivated by an admin at T0 (set directly: no event, no history)."""
+    session.execute(update(User).where(User.id == person.id).values(reactivated_on=T0))
+    session.commit()
+    return person
 
 
 def test_list_users_filters_by_status_in_id_order(session, user_admin, person):

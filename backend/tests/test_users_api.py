@@ -6,28 +6,27 @@ import pytest
 from freezegun import freeze_time
 
 from api_support import bearer, error_of, login, sessions_of
-from factories import event_and_history_counts, events_for, history_for, make_session, make_user
+from factories import PERSON_SINCE, event_and_history_counts, events_for, history_for, make_session, make_user
 from ops_api.models import OpsEventType, Role, UserStatus
 from sqlalchemy import select
 
 T0 = datetime(2026, 8, 3, 9, 0, tzinfo=timezone.utc)
 T1 = T0 + timedelta(minutes=2)
-EARLIER = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
+EARLIER = PERSON_SINCE  # when the shared person was made
 
 
 @pytest.fixture
-def person(session, roles):
+def person(person, session):
+    """The shared person (VIEWER_EDITOR, made at EARLIER), last active at EARLIER."""
     with freeze_time(EARLIER):
-        user = make_user(session, email="ria.person@example.gov", roles=[roles["VIEWER_EDITOR"]])
-        make_session(session, user, last_active_at=EARLIER)
+        make_session(session, person, last_active_at=EARLIER)
         session.commit()
-    return user
+    return person
 
 
 @pytest.fixture
-def admin_token(client, fakeauth, user_admin):
-    with freeze_time(T0):
-        return login(client, user_admin)["access_token"]
+def login_at():
+    return T0
 
 
 @pytest.fixture
@@ -43,7 +42,7 @@ def test_me_answers_the_callers_own_record_for_any_user(client, person, person_t
     assert response.status_code == 200
     body = response.get_json()
     assert body["id"] == person.id
-    assert body["email"] == "ria.person@example.gov"
+    assert body["email"] == "sam.person@example.gov"
     assert body["status"] == "ACTIVE"
     assert body["roles"] == ["VIEWER_EDITOR"]
 
@@ -54,11 +53,11 @@ def test_the_list_shows_every_user_with_status_and_roles(client, user_admin, per
 
     assert response.status_code == 200
     users = response.get_json()["users"]
-    assert [u["email"] for u in users] == ["pat.admin@example.gov", "ria.person@example.gov"]
+    assert [u["email"] for u in users] == ["pat.admin@example.gov", "sam.person@example.gov"]
     assert users[1] == {
         "id": person.id,
         "oidc_id": str(person.oidc_id),
-        "email": "ria.person@example.gov",
+        "email": "sam.person@example.gov",
         "first_name": "Person",
         "last_name": person.last_name,
         "full_name": f"Person {person.last_name}",
@@ -97,7 +96,7 @@ def test_one_user_by_id(client, person, admin_token):
         response = client.get(f"/api/v1/users/{person.id}", headers=bearer(admin_token))
 
     assert response.status_code == 200
-    assert response.get_json()["email"] == "ria.person@example.gov"
+    assert response.get_json()["email"] == "sam.person@example.gov"
 
 
 @pytest.mark.parametrize("method", ["get", "patch"])
@@ -299,7 +298,7 @@ def test_a_profile_edit_is_recorded_in_history_and_is_not_a_reactivation(
     assert row.changes == {
         "first_name": {"old": "Person", "new": "Ria"},
         "last_name": {"old": old_last_name, "new": "Novak"},
-        "email": {"old": "ria.person@example.gov", "new": "ria.novak@example.gov"},
+        "email": {"old": "sam.person@example.gov", "new": "ria.novak@example.gov"},
         "roles": {"collection_of": "Role", "added": [{"id": budget_team_id(session), "name": "BUDGET_TEAM"}], "deleted": []},
     }
 

@@ -24,14 +24,14 @@ T1 = datetime(2026, 3, 2, 10, 30, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def person(session):
+def person(person, session):
+    """The shared person, with three sessions last active at T0: two live, one ended."""
     with freeze_time(T0):
-        user = make_user(session, email="jo.person@example.gov")
-        make_session(session, user, last_active_at=T0)
-        make_session(session, user, last_active_at=T0, is_active=True)
-        make_session(session, user, last_active_at=T0, is_active=False)
+        make_session(session, person, last_active_at=T0)
+        make_session(session, person, last_active_at=T0, is_active=True)
+        make_session(session, person, last_active_at=T0, is_active=False)
         session.commit()
-    return user
+    return person
 
 
 def test_deactivation_makes_the_user_inactive_and_ends_every_session(session, user_admin, person):
