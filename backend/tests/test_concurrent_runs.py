@@ -179,7 +179,7 @@ def test_a_run_in_another_schema_does_not_block_this_one(app, session, database_
 
 
 @pytest.mark.postgres_only
-def test_the_run_lock_is_keyed_on_the_tables_schema_whatever_the_search_path(session, database_url, test_schema):
+def test_the_run_lock_is_keyed_on_the_tables_schema_whatever_the_search_path(app, session, database_url, test_schema):
     add_due_users(session, 1)
     session.commit()
     # Another run, on a connection whose search_path finds some other schema first.
@@ -188,7 +188,7 @@ def test_the_run_lock_is_keyed_on_the_tables_schema_whatever_the_search_path(ses
         connection.execute(sa.text(f"SELECT pg_advisory_lock{RUN_LOCK_ARGUMENTS}"), factories.run_lock_key(test_schema))
         connection.commit()
         try:
-            ours = run_flask("disable-inactive-users", "--format", "json", database_url=database_url)
+            ours = invoke(app, "disable-inactive-users", "--format", "json")
         finally:
             connection.execute(sa.text("SELECT pg_advisory_unlock_all()"))
             connection.commit()

@@ -68,7 +68,7 @@ def run_without_dotenv(*args, database_url, **extra_env):
 @pytest.mark.parametrize("command", [["disable-inactive-users"], ["seed-demo"]])
 @pytest.mark.parametrize("env_name", ["production", "staging"])
 def test_outside_development_with_fakeauth_on_every_command_refuses_to_start(database_url, command, env_name):
-    result = run_flask(*command, database_url=database_url, OPS_ENV_NAME=env_name, OPS_FAKEAUTH_ENABLED="true")
+    result = invoke_flask(*command, database_url=database_url, OPS_ENV_NAME=env_name, OPS_FAKEAUTH_ENABLED="true")
 
     assert result.exit_code == 1
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
