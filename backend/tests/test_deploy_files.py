@@ -340,8 +340,22 @@ def shell_lines(path: Path) -> list[str]:
 def flask_invocations(path: Path) -> list[list[str]]:
     found = []
     for line in shell_lines(path):
-        for command in re.split(r"\s*(?:&&|\|\||;)\s*", line):
-            words = shlex.split(command)
+        # The shell's own tokens: operators (&&, ||, ;, |, >) come out as words of their own.
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        commands, words = [], []
+        for token in lexer:
+            if token in ("&&", "||", ";", "|"):
+                commands.append(words)
+                words = []
+            else:
+                words.append(token)
+        commands.append(words)
+        for words in commands:
+            if ">" in words:  # a redirection of the output, not an argument
+                words = words[: words.index(">")]
+            # A date the shell computes ($(date -u +%F)) stands for a date.
+            words = ["2026-01-01" if word.startswith("$(date") else word for word in words]
             while words and "=" in words[0]:  # VAR=value prefixes
                 words = words[1:]
             if words and Path(words[0]).name == "flask":
