@@ -31,8 +31,8 @@ from ops_api.instants import parse_iso
 from ops_api.services import job_runs
 from ops_api.services.alerts import AlertSettings, alert_for_error, alert_for_report, send_alert
 from ops_api.services.deactivation_report import ReportRangeError, build_report, check_range, parse_bound
-from ops_api.services.demo_data import seed_demo
-from ops_api.services.load_data import LoadError, load
+from ops_api.devtools.demo_data import seed_demo
+from ops_api.devtools.load_data import LoadError, load
 from ops_api.services.notifications import MailSettings, NotificationReport, NotificationService, notify_after_run
 from ops_api.services.report_html import project_version, render_evidence_page
 from ops_api.services.user_deactivation import (
