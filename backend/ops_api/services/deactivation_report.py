@@ -45,8 +45,8 @@ from ops_api.clock import ensure_utc
 from ops_api.domain.defaults import NOTICE_RETRY_WINDOW
 from ops_api.instants import parse_iso
 from ops_api.models import OpsEvent, OpsEventType, User, UserSession, UserStatus
+from ops_api.domain.notification_policy import KIND_NOTICE, KIND_WARNING
 from ops_api.services.notifications import EVENT_TYPE as NOTIFICATION_EVENT
-from ops_api.services.notifications import KIND_NOTICE, KIND_WARNING
 from ops_api.services.users import SYSTEM_ADMIN_OIDC_ID
 
 # The longest period one report covers (a leap year).

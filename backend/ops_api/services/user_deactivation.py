@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session, lazyload
 from ops_api.advisory_lock import LOCK_ARGUMENTS
 from ops_api.clock import ensure_utc, utcnow
 from ops_api.domain.defaults import DEFAULT_INACTIVE_DAYS, DEFAULT_MAX_DISABLE, MAX_INACTIVE_DAYS
+from ops_api.domain.inactivity import disable_due
 from ops_api.errors import describe_error
 from ops_api.models import User, UserSession, UserStatus
 from ops_api.models.users import activity_watermark
@@ -271,7 +272,7 @@ class UserDeactivationService:
             result[user.id] = Inactivity(
                 last_seen=last_seen,
                 days_inactive=(now - last_seen).days if last_seen is not None else None,
-                disable_due=last_seen + self.threshold if subject and last_seen is not None else None,
+                disable_due=disable_due(last_seen, self.threshold) if subject and last_seen is not None else None,
             )
         return result
 
