@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -468,7 +469,7 @@ class NotificationService:
         event.updated_on = self.clock()
         self.session.commit()
 
-    def _send_lock(self) -> Any:
+    def _send_lock(self) -> AbstractContextManager[bool]:
         """PostgreSQL's advisory lock for sending, one per schema (always acquired on SQLite)."""
         return try_advisory_lock(self.session.get_bind(), SEND_LOCK_NAMESPACE)
 
