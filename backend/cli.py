@@ -27,6 +27,8 @@ from ops_api.extensions import db
 from ops_api.sql import schema_of
 from ops_backend.migrations.ops_schema import VERSION_TABLE
 from ops_api.job_logging import configure_job_logging
+from ops_api.domain.defaults import MAX_INACTIVE_DAYS
+from ops_api.errors import describe_error
 from ops_api.instants import parse_iso
 from ops_api.services import job_runs
 from ops_api.services.alerts import AlertSettings, alert_for_error, alert_for_report, send_alert
@@ -38,10 +40,8 @@ from ops_api.services.report_html import project_version, render_evidence_page
 from ops_api.services.user_deactivation import (
     DeactivationReport,
     RunOutcome,
-    MAX_INACTIVE_DAYS,
     UserDeactivationService,
     check_as_of,
-    describe_error,
 )
 
 logger = logging.getLogger("ops_api.cli")
