@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ops_api.domain.defaults import DEFAULT_INACTIVE_DAYS
 from ops_api.models import RoleName, UserStatus
 
 OPENAPI_VERSION = "3.1.0"
@@ -327,7 +326,7 @@ PATHS: dict[str, Any] = {
                     "in": "query",
                     "required": False,
                     "schema": {"type": "integer", "minimum": 1},
-                    "description": f"Threshold in days (default: the configured threshold, {DEFAULT_INACTIVE_DAYS}).",
+                    "description": "Threshold in days (default: the configured threshold, 60).",
                 },
                 {
                     "name": "as_of",
