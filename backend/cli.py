@@ -11,7 +11,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import click
@@ -27,20 +27,21 @@ from ops_api.extensions import db
 from ops_api.sql import schema_of
 from ops_backend.migrations.ops_schema import VERSION_TABLE
 from ops_api.job_logging import configure_job_logging
+from ops_api.domain.defaults import MAX_INACTIVE_DAYS
+from ops_api.errors import describe_error
+from ops_api.instants import parse_iso
 from ops_api.services import job_runs
 from ops_api.services.alerts import AlertSettings, alert_for_error, alert_for_report, send_alert
 from ops_api.services.deactivation_report import ReportRangeError, build_report, check_range, parse_bound
-from ops_api.services.demo_data import seed_demo
-from ops_api.services.load_data import LoadError, load
+from ops_api.devtools.demo_data import seed_demo
+from ops_api.devtools.load_data import LoadError, load
 from ops_api.services.notifications import MailSettings, NotificationReport, NotificationService, notify_after_run
 from ops_api.services.report_html import project_version, render_evidence_page
 from ops_api.services.user_deactivation import (
     DeactivationReport,
     RunOutcome,
-    MAX_INACTIVE_DAYS,
     UserDeactivationService,
     check_as_of,
-    describe_error,
 )
 
 logger = logging.getLogger("ops_api.cli")
@@ -145,12 +146,12 @@ class IsoInstant(click.ParamType):
             parsed = value
         else:
             try:
-                parsed = datetime.fromisoformat(str(value).strip())
+                parsed = parse_iso(value)
             except ValueError:
                 self.fail(f"{value!r} is not an ISO-8601 date or instant (e.g. 2026-12-31T09:00:00Z)", param, ctx)
         # A date or time without an offset is read as UTC, like every time here.
         try:
-            return check_as_of(parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed)
+            return check_as_of(parsed)
         except (ValueError, OverflowError) as exc:
             self.fail(str(exc), param, ctx)
 

@@ -52,14 +52,15 @@ from sqlalchemy.orm import Session
 
 from ops_api.clock import utcnow
 from ops_api.config import DEFAULT_EXCLUDED_OIDC_IDS
+from ops_api.domain import inactivity
+from ops_api.domain.defaults import DEFAULT_INACTIVE_DAYS, SYSTEM_ADMIN_OIDC_ID
 from ops_api.models import OpsDBHistory, OpsEvent, User, UserSession, UserStatus
-from ops_api.services import load_data
+from ops_api.devtools import load_data
 from ops_api.services.user_deactivation import UserDeactivationService
-from ops_api.services.users import SYSTEM_ADMIN_OIDC_ID
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-INACTIVE_DAYS = 60
+INACTIVE_DAYS = DEFAULT_INACTIVE_DAYS
 
 
 # -- measuring ----------------------------------------------------------------
@@ -119,9 +120,10 @@ def measure(engine: sa.Engine, action: Callable[[], Any], *, repeat: int, betwee
 def naive_inactive_users(session: Session, *, now: datetime, inactive_days: int = INACTIVE_DAYS) -> list[tuple[int, str | None, datetime]]:
     """The obvious script: load every user, then one query per user for the latest session.
 
-    Applies the same rule as the service (latest session activity, the
-    reactivation moment and created_on; activity later than now counts as now)
-    so its answer can be checked equal to ``find_inactive_users``.
+    Applies the rule through its Python reference (ops_api.domain.inactivity:
+    the activity column, the latest session, the reactivation moment and
+    created_on; activity later than now counts as now) so its answer can be
+    checked equal to ``find_inactive_users``.
     """
     excluded = {*DEFAULT_EXCLUDED_OIDC_IDS, SYSTEM_ADMIN_OIDC_ID}
     due = []
@@ -129,9 +131,14 @@ def naive_inactive_users(session: Session, *, now: datetime, inactive_days: int 
         if user.status is not UserStatus.ACTIVE or user.oidc_id in excluded:
             continue
         latest = session.scalar(select(func.max(UserSession.last_active_at)).where(UserSession.user_id == user.id))
-        seen = max(d for d in (user.created_on, user.reactivated_on, latest) if d is not None)
-        seen = min(seen, now)
-        if now - seen >= timedelta(days=inactive_days):
+        seen = inactivity.last_seen(
+            now=now,
+            activity=user.last_active_at,
+            latest_session=latest,
+            reactivated_on=user.reactivated_on,
+            created_on=user.created_on,
+        )
+        if seen is not None and inactivity.is_due(seen, now, timedelta(days=inactive_days)):
             due.append((user.id, user.email, seen))
     session.rollback()
     return sorted(due, key=lambda row: (row[2], row[0]))

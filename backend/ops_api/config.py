@@ -21,8 +21,18 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from ops_api.services.user_deactivation import MAX_INACTIVE_DAYS
-from ops_api.services.users import SYSTEM_ADMIN_OIDC_ID
+from ops_api.domain.defaults import (
+    DEFAULT_INACTIVE_DAYS,
+    DEFAULT_MAX_DISABLE,
+    DEFAULT_PRODUCT_NAME,
+    DEFAULT_SMTP_PORT,
+    DEFAULT_SMTP_STARTTLS,
+    DEFAULT_SMTP_TIMEOUT_SECONDS,
+    DEFAULT_SUPPORT_CONTACT,
+    DEFAULT_WARN_DAYS,
+    MAX_INACTIVE_DAYS,
+    SYSTEM_ADMIN_OIDC_ID,
+)
 
 # The FakeAuth demo users that `flask seed-demo` creates; like the System
 # Admin they are never disabled by the inactivity job unless configured otherwise.
@@ -57,8 +67,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": database_url_from_env(instance_path),
         "SQLALCHEMY_ENGINE_OPTIONS": {},
         # Inactivity rule and job settings (OPS_DEACTIVATION_*).
-        "DEACTIVATION_INACTIVE_DAYS": 60,
-        "DEACTIVATION_MAX_PER_RUN": 50,
+        "DEACTIVATION_INACTIVE_DAYS": DEFAULT_INACTIVE_DAYS,
+        "DEACTIVATION_MAX_PER_RUN": DEFAULT_MAX_DISABLE,
         "DEACTIVATION_EXCLUDED_OIDC_IDS": None,  # None: DEFAULT_EXCLUDED_OIDC_IDS
         "MIGRATIONS_DIRECTORY": None,  # None: the migrations shipped with the package
         # The PostgreSQL schema that holds OPS's tables (OPS_DB_SCHEMA); unused on SQLite.
@@ -78,17 +88,17 @@ def mail_defaults() -> dict[str, Any]:
     """Inactivity warnings and notices by e-mail (OPS_DEACTIVATION_WARN_DAYS, OPS_SMTP_*, OPS_MAIL_SENDER, ...)."""
     return {
         # Warn when the account's disable date is this many days away (each at most once per period).
-        "DEACTIVATION_WARN_DAYS": "7,1",
+        "DEACTIVATION_WARN_DAYS": ",".join(str(days) for days in DEFAULT_WARN_DAYS),
         # No host: e-mail is off (the job says so once per run and sends nothing).
         "SMTP_HOST": None,
-        "SMTP_PORT": 587,
+        "SMTP_PORT": DEFAULT_SMTP_PORT,
         "SMTP_USERNAME": None,
         "SMTP_PASSWORD": None,
-        "SMTP_STARTTLS": True,
-        "SMTP_TIMEOUT": 10,  # seconds, 1 to MAX_SMTP_TIMEOUT
+        "SMTP_STARTTLS": DEFAULT_SMTP_STARTTLS,
+        "SMTP_TIMEOUT": DEFAULT_SMTP_TIMEOUT_SECONDS,  # seconds, 1 to MAX_SMTP_TIMEOUT
         "MAIL_SENDER": None,
-        "PRODUCT_NAME": "OPS",
-        "SUPPORT_CONTACT": "a user administrator",
+        "PRODUCT_NAME": DEFAULT_PRODUCT_NAME,
+        "SUPPORT_CONTACT": DEFAULT_SUPPORT_CONTACT,
     }
 
 
@@ -445,8 +455,8 @@ def finalize_mail(config: MutableMapping[str, Any]) -> None:
     elif host is not None:
         raise ConfigError("OPS_MAIL_SENDER must be set when OPS_SMTP_HOST is (the From: of every message)")
     config["MAIL_SENDER"] = sender
-    config["PRODUCT_NAME"] = _optional_text(config, "PRODUCT_NAME") or "OPS"
-    config["SUPPORT_CONTACT"] = _optional_text(config, "SUPPORT_CONTACT") or "a user administrator"
+    config["PRODUCT_NAME"] = _optional_text(config, "PRODUCT_NAME") or DEFAULT_PRODUCT_NAME
+    config["SUPPORT_CONTACT"] = _optional_text(config, "SUPPORT_CONTACT") or DEFAULT_SUPPORT_CONTACT
 
 
 def finalize(config: MutableMapping[str, Any]) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ops_api.services.load_data import LoadError, load, plan_users
+from ops_api.devtools.load_data import LoadError, load, plan_users
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_inactive_users.py"
 

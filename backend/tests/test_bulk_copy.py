@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from ops_api.services.load_data import _copy_in
+from ops_api.devtools.load_data import _copy_in
 
 ROWS = [
     (1, "tab\there, newline\nthere", None, True, datetime(2026, 3, 1, 12, 30, tzinfo=timezone.utc)),

@@ -1,5 +1,5 @@
-"""Property: over random populations and instants, the job disables exactly the users an
-independent reading of the rule says are due, and a second run changes nothing."""
+"""Property: over random populations and instants, the job disables exactly the users the
+rule's Python reference (ops_api.domain.inactivity) says are due, and a second run changes nothing."""
 
 import uuid
 from dataclasses import dataclass
@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, insert, select, update
 
+from ops_api.domain import inactivity
 from ops_api.models import OpsDBHistory, OpsEvent, Role, User, UserSession, UserStatus, user_role
 from ops_api.services.user_deactivation import UserDeactivationService
 
@@ -47,14 +48,18 @@ people = st.builds(
 
 
 def oracle_is_due(person: Person, now: datetime) -> bool:
-    """The rule, read independently of the SQL: latest of activity, reactivation and creation."""
+    """The rule as its Python reference reads it, independently of the SQL."""
     created = now - timedelta(seconds=person.created_age)
-    moments = [created]
+    reactivated = None
     if person.reactivated_age is not None:
-        moments.append(max(created, now - timedelta(seconds=person.reactivated_age)))
-    moments += [now - timedelta(seconds=age) for age in person.session_ages]
-    last_seen = min(max(moments), now)
-    return person.status is UserStatus.ACTIVE and not person.excluded and now - last_seen >= THRESHOLD
+        reactivated = max(created, now - timedelta(seconds=person.reactivated_age))
+    sessions = [now - timedelta(seconds=age) for age in person.session_ages]
+    last_seen = inactivity.last_seen(
+        now=now, latest_session=max(sessions, default=None), reactivated_on=reactivated, created_on=created
+    )
+    return inactivity.is_due(
+        last_seen, now, THRESHOLD, active=person.status is UserStatus.ACTIVE, excluded=person.excluded
+    )
 
 
 def reset(session):

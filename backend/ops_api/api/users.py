@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
@@ -14,6 +14,7 @@ from ops_api.api.errors import validation_error
 from ops_api.audit import to_json_value
 from ops_api.clock import utcnow
 from ops_api.extensions import db
+from ops_api.instants import parse_iso
 from ops_api.models import User, UserStatus
 from ops_api.services.user_deactivation import MAX_INACTIVE_DAYS, Inactivity, UserDeactivationService, check_as_of
 from ops_api.services.users import PROFILE_FIELDS, get_user, list_users, update_user
@@ -200,8 +201,7 @@ def _whole_number(value: str, *, minimum: int, maximum: int = MAX_INACTIVE_DAYS)
 def _instant(value: str) -> datetime | None:
     """An ISO 8601 date or instant (UTC if no offset) within the range previews accept, else None."""
     try:
-        parsed = datetime.fromisoformat(value.strip())
-        return check_as_of(parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed)
+        return check_as_of(parse_iso(value))
     except (ValueError, OverflowError):
         return None
 

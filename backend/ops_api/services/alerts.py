@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ops_api.config import DEFAULT_ENV_NAME
+from ops_api.domain.defaults import JOB_NAME
 from ops_api.services.alert_delivery import deliver, redact
 from ops_api.services.alert_destinations import FAILURE, WARNING
 from ops_api.services.user_deactivation import DeactivationReport, RunOutcome
 
 logger = logging.getLogger(__name__)
 
-JOB_NAME = "disable-inactive-users"
 # The longest the job waits for all destinations together, in seconds.
 DEFAULT_TIMEOUT_SECONDS = 10.0
 # How many errors an alert quotes; the log and the run-summary event have the rest.

@@ -42,16 +42,18 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from ops_api.clock import ensure_utc
+from ops_api.domain.defaults import NOTICE_RETRY_WINDOW
+from ops_api.instants import parse_iso
 from ops_api.models import OpsEvent, OpsEventType, User, UserSession, UserStatus
+from ops_api.domain.notification_policy import KIND_NOTICE, KIND_WARNING
 from ops_api.services.notifications import EVENT_TYPE as NOTIFICATION_EVENT
-from ops_api.services.notifications import KIND_NOTICE, KIND_WARNING
 from ops_api.services.users import SYSTEM_ADMIN_OIDC_ID
 
 # The longest period one report covers (a leap year).
 MAX_RANGE = timedelta(days=366)
 HOUR = timedelta(hours=1)
 # How long after a deactivation its notice may have gone (the notices' retry window).
-NOTICE_WINDOW = timedelta(days=7)
+NOTICE_WINDOW = NOTICE_RETRY_WINDOW
 
 
 class ReportRangeError(ValueError):
@@ -70,13 +72,13 @@ def parse_bound(text: str, *, end: bool) -> datetime:
             day = date.fromisoformat(value)
             moment = datetime.combine(day, time(0), tzinfo=timezone.utc)
             return moment + timedelta(days=1) if end else moment
-        parsed = datetime.fromisoformat(value)
+        parsed = parse_iso(value)
     except ValueError:
         raise ReportRangeError(f"{text!r} is not a date (2026-03-01) or an ISO 8601 instant") from None
     except OverflowError:  # the end of 9999-12-31 is not a datetime
         raise ReportRangeError(f"{text!r} is beyond the last day this report can cover") from None
     try:
-        return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+        return parsed.astimezone(timezone.utc)
     except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before the first UTC instant
         raise ReportRangeError(f"{text!r} is beyond the dates this report can cover") from None
 

@@ -32,12 +32,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ops_api.clock import ensure_utc, utcnow
+from ops_api.domain.defaults import JOB_NAME
 from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType
 from ops_api.services.user_deactivation import DeactivationReport, RunOutcome
 
 logger = logging.getLogger(__name__)
 
-JOB_NAME = "disable-inactive-users"
 EVENT_TYPE = OpsEventType.DISABLE_INACTIVE_USERS
 # How many errors the event keeps; the job's log has all of them.
 MAX_ERRORS_IN_EVENT = 20

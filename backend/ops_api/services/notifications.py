@@ -33,84 +33,78 @@ Transactions: :meth:`NotificationService.plan` only reads.
 after each message) and must be called after the deactivations committed,
 so mail can never block or undo one. On PostgreSQL it holds an advisory lock
 of its own while sending, so two overlapping runs never send the same message.
+
+Layers: the decisions (which stage is due, what was sent, what is owed) are
+plain functions in :mod:`ops_api.domain.notification_policy`; the templates
+are rendered by :mod:`ops_api.services.mail_templates`; messages leave through
+the SMTP adapter :mod:`ops_api.services.smtp_mail`. This module reads the
+database, calls them, and records each message in ``ops_event``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import smtplib
-import ssl
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
-from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ops_api.advisory_lock import try_advisory_lock
 from ops_api.clock import ensure_utc
+from ops_api.domain import notification_policy as policy
+from ops_api.domain.defaults import NOTICE_RETRY_WINDOW
+from ops_api.domain.notification_policy import KIND_NOTICE, KIND_SUMMARY, KIND_WARNING, Disabled, PastMessage
+from ops_api.errors import describe_error
 from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, Role, RoleName, User, UserStatus, user_role
-from ops_api.services.user_deactivation import (
-    DeactivationReport,
-    InactiveUser,
-    UserDeactivationService,
-    describe_error,
-)
+from ops_api.services.mail_templates import render
+from ops_api.services.mail_templates import when as _when
+from ops_api.services.smtp_mail import MailSettings, SmtpTransport, compose
+from ops_api.services.user_deactivation import DeactivationReport, InactiveUser
 
 logger = logging.getLogger(__name__)
 
+__all__ = [
+    "EVENT_TYPE",
+    "KIND_NOTICE",
+    "KIND_SUMMARY",
+    "KIND_WARNING",
+    "RETRY_WINDOW",
+    "SEND_LOCK_NAMESPACE",
+    "MailSettings",
+    "Notification",
+    "NotificationReport",
+    "NotificationService",
+    "Person",
+    "SmtpTransport",
+    "WarningCandidates",
+    "notify_after_run",
+]
+
 EVENT_TYPE = OpsEventType.INACTIVITY_NOTIFICATION
-KIND_WARNING = "inactivity_warning"
-KIND_NOTICE = "deactivation_notice"
-KIND_SUMMARY = "deactivation_summary"
 # How long a failed notice or summary is tried again, once a run.
-RETRY_WINDOW = timedelta(days=7)
+RETRY_WINDOW = NOTICE_RETRY_WINDOW
 # The advisory lock held while sending (PostgreSQL), one per schema like the run's.
 SEND_LOCK_NAMESPACE = 20_260_027
-_LOCK_ARGUMENTS = "(:namespace, hashtext(current_schema()))"
 
 # Statuses that count as "this message went out" for the at-most-once rule.
 _SENT_STATUSES = (OpsEventStatus.SUCCESS, OpsEventStatus.UNKNOWN)
 
 
-@dataclass(frozen=True)
-class MailSettings:
-    """How to reach the SMTP server and what the messages say. Built from the settings; never reads Flask globals."""
+class WarningCandidates(Protocol):
+    """What the e-mail needs from the rule: its threshold, its clock, and who falls due soon.
 
-    host: str | None = None
-    port: int = 587
-    username: str | None = None
-    password: str | None = None
-    starttls: bool = True
-    timeout_seconds: float = 10
-    sender: str | None = None
-    product_name: str = "OPS"
-    support_contact: str = "a user administrator"
-    warn_days: tuple[int, ...] = (7, 1)
+    :class:`~ops_api.services.user_deactivation.UserDeactivationService` is one.
+    """
 
-    @property
-    def enabled(self) -> bool:
-        return self.host is not None
+    inactive_days: int
 
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> MailSettings:
-        return cls(
-            host=config["SMTP_HOST"],
-            port=config["SMTP_PORT"],
-            username=config["SMTP_USERNAME"],
-            password=config["SMTP_PASSWORD"],
-            starttls=config["SMTP_STARTTLS"],
-            timeout_seconds=config["SMTP_TIMEOUT"],
-            sender=config["MAIL_SENDER"],
-            product_name=config["PRODUCT_NAME"],
-            support_contact=config["SUPPORT_CONTACT"],
-            warn_days=tuple(config["DEACTIVATION_WARN_DAYS"]),
-        )
+    def clock(self) -> datetime: ...
+
+    def find_users_due_within(self, within: timedelta, *, now: datetime | None = None) -> list[InactiveUser]: ...
 
 
 @dataclass
@@ -180,81 +174,65 @@ class NotificationReport:
 
 
 class NotificationService:
-    """Plans and sends the inactivity e-mail. Takes its session, settings and clock explicitly."""
+    """Plans and sends the inactivity e-mail. Takes its session, settings, rule and clock explicitly."""
 
     def __init__(
         self,
         session: Session,
         settings: MailSettings,
-        deactivation: UserDeactivationService,
+        rule: WarningCandidates,
         *,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.session = session
         self.settings = settings
-        self.deactivation = deactivation
-        self.clock = clock or deactivation.clock
+        self.rule = rule
+        self.inactive_days = rule.inactive_days
+        self.threshold = timedelta(days=rule.inactive_days)
+        self.clock = clock or rule.clock
 
     # -- planning (reads only) -------------------------------------------------
 
     def plan(self, *, disabled: Sequence[InactiveUser] = (), now: datetime | None = None) -> list[Notification]:
         """Every message due at ``now``: notices for ``disabled`` and failed ones to retry, the summaries, then warnings."""
         now = self.clock() if now is None else ensure_utc(now)
-        recent = self._recent_events(now)
-        plan = self._notices(disabled, recent, now)
-        plan += self._summaries(disabled, recent, now)
+        just_disabled = [Disabled(u.user_id, u.email, u.last_seen, u.days_inactive) for u in disabled]
+        recent = self._recent_messages(now)
+        plan = self._notices(just_disabled, recent, now)
+        plan += self._summaries(just_disabled, recent, now)
         plan += self._warnings(now)
         return plan
 
-    def _recent_events(self, now: datetime) -> list[OpsEvent]:
-        """This job's notices and summaries of the retry window (for retries and the at-most-once check)."""
-        return list(
-            self.session.scalars(
-                select(OpsEvent)
-                .where(
-                    OpsEvent.event_type == EVENT_TYPE,
-                    OpsEvent.created_on > now - RETRY_WINDOW,
-                    OpsEvent.event_details["kind"].as_string().in_([KIND_NOTICE, KIND_SUMMARY]),
-                )
-                .order_by(OpsEvent.created_on, OpsEvent.id)
+    def _recent_messages(self, now: datetime) -> list[PastMessage]:
+        """This job's notices and summaries of the retry window, in the order recorded."""
+        events = self.session.scalars(
+            select(OpsEvent)
+            .where(
+                OpsEvent.event_type == EVENT_TYPE,
+                OpsEvent.created_on > now - RETRY_WINDOW,
+                OpsEvent.event_details["kind"].as_string().in_([KIND_NOTICE, KIND_SUMMARY]),
             )
+            .order_by(OpsEvent.created_on, OpsEvent.id)
         )
+        return [PastMessage(event.event_details or {}, event.event_status in _SENT_STATUSES) for event in events]
 
-    def _notices(self, disabled: Sequence[InactiveUser], recent: list[OpsEvent], now: datetime) -> list[Notification]:
-        sent: set[tuple[int, str]] = set()
-        failed: dict[tuple[int, str], dict[str, Any]] = {}
-        for event in recent:
-            details = event.event_details or {}
-            if details.get("kind") != KIND_NOTICE or details.get("user_id") is None:
-                continue
-            key = (details["user_id"], details.get("period") or "")
-            if event.event_status in _SENT_STATUSES:
-                sent.add(key)
-            else:
-                failed[key] = details
-        # (user, period) -> (last_seen, disabled_on, whether it is a retry)
-        wanted: dict[tuple[int, str], tuple[datetime, datetime, bool]] = {}
-        for user in disabled:
-            wanted[(user.user_id, user.last_seen.isoformat())] = (user.last_seen, now, False)
-        for key, details in failed.items():
-            if key not in wanted and key[1]:
-                wanted[key] = (datetime.fromisoformat(key[1]), datetime.fromisoformat(details["disabled_on"]), True)
-        wanted = {key: value for key, value in wanted.items() if key not in sent}
-        if not wanted:
+    def _notices(self, disabled: Sequence[Disabled], recent: list[PastMessage], now: datetime) -> list[Notification]:
+        owed = policy.notices_owed(disabled, recent, now)
+        if not owed:
             return []
-        people = self._people({user_id for user_id, _ in wanted})
+        people = self._people({notice.user_id for notice in owed})
         plan = []
-        for (user_id, _), (last_seen, disabled_on, retry) in sorted(wanted.items(), key=lambda item: (item[1][1], item[0][0])):
-            person = people.get(user_id)
+        for notice in owed:
+            person = people.get(notice.user_id)
             # A retry only while the user is still disabled: a late notice about
             # an account already reactivated would mislead.
-            if person is None or not person.email or (retry and person.status is not UserStatus.INACTIVE):
+            if person is None or not person.email or (notice.retry and person.status is not UserStatus.INACTIVE):
                 continue
             context = {
                 "user": person,
-                "disabled_on": _when(disabled_on),
-                "last_seen": _when(last_seen),
-                "inactive_days": self.deactivation.inactive_days,
+                "disabled_on": _when(notice.disabled_on),
+                "last_seen": _when(notice.last_seen),
+                "inactive_days": self.inactive_days,
             }
             plan.append(
                 self._render(
@@ -262,37 +240,16 @@ class NotificationService:
                     person,
                     f"{self.settings.product_name}: your account was disabled for inactivity",
                     context,
-                    user_id=user_id,
-                    period=last_seen,
-                    details={"disabled_on": disabled_on.isoformat()},
+                    user_id=notice.user_id,
+                    period=notice.last_seen,
+                    details={"disabled_on": notice.disabled_on.isoformat()},
                 )
             )
         return plan
 
-    def _summaries(self, disabled: Sequence[InactiveUser], recent: list[OpsEvent], now: datetime) -> list[Notification]:
-        # For each admin, what a failed summary still owes them: the users of
-        # FAILED summaries after the last one that went out.
-        owed: dict[int, dict[tuple[int, str], dict[str, Any]]] = {}
-        for event in recent:
-            details = event.event_details or {}
-            admin_id = details.get("recipient_user_id")
-            if details.get("kind") != KIND_SUMMARY or admin_id is None:
-                continue
-            if event.event_status in _SENT_STATUSES:
-                owed.pop(admin_id, None)
-            else:
-                for row in details.get("users") or []:
-                    owed.setdefault(admin_id, {})[(row["user_id"], row["last_seen"])] = row
-        new_rows = {
-            (user.user_id, user.last_seen.isoformat()): {
-                "user_id": user.user_id,
-                "email": user.email,
-                "last_seen": user.last_seen.isoformat(),
-                "days_inactive": user.days_inactive,
-                "disabled_on": now.isoformat(),
-            }
-            for user in disabled
-        }
+    def _summaries(self, disabled: Sequence[Disabled], recent: list[PastMessage], now: datetime) -> list[Notification]:
+        owed = policy.summary_rows_owed(recent)
+        new_rows = policy.summary_rows(disabled, now)
         if not new_rows and not owed:
             return []
         admins = self._user_admins()
@@ -303,10 +260,9 @@ class NotificationService:
             )
         plan = []
         for admin in admins:
-            rows = {**owed.get(admin.id, {}), **new_rows}
-            if not rows:
+            ordered = policy.summary_for(admin.id, new_rows, owed)
+            if not ordered:
                 continue
-            ordered = sorted(rows.values(), key=lambda row: (row["disabled_on"], row["user_id"]))
             count = len(ordered)
             context = {
                 "admin": admin,
@@ -317,7 +273,7 @@ class NotificationService:
                 ],
                 "count": count,
                 "run_at": _when(now),
-                "inactive_days": self.deactivation.inactive_days,
+                "inactive_days": self.inactive_days,
             }
             plan.append(
                 self._render(
@@ -331,53 +287,43 @@ class NotificationService:
         return plan
 
     def _warnings(self, now: datetime) -> list[Notification]:
-        stages = sorted(self.settings.warn_days)  # most urgent first
+        stages = self.settings.warn_days
         if not stages:
             return []
-        threshold = self.deactivation.threshold
-        candidates = self.deactivation.find_users_due_within(timedelta(days=max(stages)), now=now)
-        due: dict[int, tuple[InactiveUser, int]] = {}
-        for candidate in candidates:
-            disable_due = candidate.last_seen + threshold
-            # The most urgent stage whose moment has come; a skipped one is never sent later.
-            stage = next((n for n in stages if now >= disable_due - timedelta(days=n)), None)
-            if stage is not None and candidate.email:
-                due[candidate.user_id] = (candidate, stage)
+        candidates = self.rule.find_users_due_within(timedelta(days=max(stages)), now=now)
+        due = policy.warnings_due(
+            ((c.user_id, c.last_seen) for c in candidates if c.email), now, threshold=self.threshold, stages=stages
+        )
         if not due:
             return []
-        already = set()
-        for details in self.session.scalars(
-            select(OpsEvent.event_details).where(
-                OpsEvent.event_type == EVENT_TYPE,
-                OpsEvent.event_status.in_(_SENT_STATUSES),
-                # A period's warnings all come after its start, which is within the threshold of now.
-                OpsEvent.created_on > now - threshold,
-                OpsEvent.event_details["kind"].as_string() == KIND_WARNING,
-                OpsEvent.event_details["user_id"].as_integer().in_(sorted(due)),
+        sent = policy.sent_warning_keys(
+            self.session.scalars(
+                select(OpsEvent.event_details).where(
+                    OpsEvent.event_type == EVENT_TYPE,
+                    OpsEvent.event_status.in_(_SENT_STATUSES),
+                    # A period's warnings all come after its start, which is within the threshold of now.
+                    OpsEvent.created_on > now - self.threshold,
+                    OpsEvent.event_details["kind"].as_string() == KIND_WARNING,
+                    OpsEvent.event_details["user_id"].as_integer().in_(sorted(due)),
+                )
             )
-        ):
-            with contextlib.suppress(KeyError, TypeError, ValueError):
-                already.add((details["user_id"], datetime.fromisoformat(details["period"]), details["stage"]))
-        todo = {
-            user_id: (candidate, stage)
-            for user_id, (candidate, stage) in due.items()
-            if (user_id, candidate.last_seen, stage) not in already
-        }
-        if not todo:
+        )
+        owed = policy.warnings_owed(due, sent)
+        if not owed:
             return []
-        people = self._people(set(todo))
+        people = self._people({warning.user_id for warning in owed})
         plan = []
-        for user_id, (candidate, stage) in sorted(todo.items(), key=lambda item: (item[1][0].last_seen, item[0])):
-            person = people.get(user_id)
+        for warning in owed:
+            person = people.get(warning.user_id)
             if person is None or not person.email or person.status is not UserStatus.ACTIVE:
                 continue
-            disable_due = candidate.last_seen + threshold
+            disable_due = warning.disable_due
             context = {
                 "user": person,
                 "disable_due": _when(disable_due),
-                "last_seen": _when(candidate.last_seen),
-                "stage": stage,
-                "inactive_days": self.deactivation.inactive_days,
+                "last_seen": _when(warning.last_seen),
+                "stage": warning.stage,
+                "inactive_days": self.inactive_days,
             }
             plan.append(
                 self._render(
@@ -385,9 +331,9 @@ class NotificationService:
                     person,
                     f"{self.settings.product_name}: your account will be disabled on {disable_due.day} {disable_due:%B %Y} unless you sign in",
                     context,
-                    user_id=user_id,
-                    period=candidate.last_seen,
-                    stage=stage,
+                    user_id=warning.user_id,
+                    period=warning.last_seen,
+                    stage=warning.stage,
                     details={"disable_due": disable_due.isoformat()},
                 )
             )
@@ -427,14 +373,14 @@ class NotificationService:
             "support_contact": self.settings.support_contact,
             "subject": subject,
         }
-        environment = _templates()
+        text_body, html_body = render(kind, context)
         return Notification(
             kind=kind,
             recipient=recipient.email or "",
             recipient_user_id=recipient.id,
             subject=subject,
-            text_body=environment.get_template(f"{kind}.txt").render(context),
-            html_body=environment.get_template(f"{kind}.html").render(context),
+            text_body=text_body,
+            html_body=html_body,
             user_id=user_id,
             period=period,
             stage=stage,
@@ -491,7 +437,16 @@ class NotificationService:
         self.session.commit()
         notification.event_id = event.id
         try:
-            transport.send(self._message(notification, at))
+            transport.send(
+                compose(
+                    self.settings,
+                    subject=notification.subject,
+                    recipient=notification.recipient,
+                    text_body=notification.text_body,
+                    html_body=notification.html_body,
+                    at=at,
+                )
+            )
         except Exception as exc:  # any failure of this message: record it, go on with the rest
             notification.status, notification.error = "failed", describe_error(exc)
             logger.error(
@@ -514,36 +469,9 @@ class NotificationService:
         event.updated_on = self.clock()
         self.session.commit()
 
-    def _message(self, notification: Notification, at: datetime) -> EmailMessage:
-        message = EmailMessage()
-        message["Subject"] = notification.subject
-        message["From"] = self.settings.sender or ""
-        message["To"] = notification.recipient
-        message["Date"] = format_datetime(at)
-        domain = parseaddr(self.settings.sender or "")[1].rpartition("@")[2] or None
-        message["Message-ID"] = make_msgid(domain=domain)
-        message["Auto-Submitted"] = "auto-generated"
-        message.set_content(notification.text_body)
-        message.add_alternative(notification.html_body, subtype="html")
-        return message
-
-    @contextlib.contextmanager
-    def _send_lock(self) -> Iterator[bool]:
-        engine = self.session.get_bind()
-        if engine.dialect.name != "postgresql":
-            yield True
-            return
-        with engine.connect() as connection:
-            parameters = {"namespace": SEND_LOCK_NAMESPACE}
-            acquired = connection.execute(text(f"SELECT pg_try_advisory_lock{_LOCK_ARGUMENTS}"), parameters).scalar()
-            connection.commit()
-            try:
-                yield bool(acquired)
-            finally:
-                if acquired:
-                    with contextlib.suppress(Exception):
-                        connection.execute(text(f"SELECT pg_advisory_unlock{_LOCK_ARGUMENTS}"), parameters)
-                        connection.commit()
+    def _send_lock(self) -> AbstractContextManager[bool]:
+        """PostgreSQL's advisory lock for sending, one per schema (always acquired on SQLite)."""
+        return try_advisory_lock(self.session.get_bind(), SEND_LOCK_NAMESPACE)
 
 
 @dataclass(frozen=True)
@@ -557,81 +485,6 @@ class Person:
     @property
     def full_name(self) -> str:
         return " ".join(part for part in (self.first_name, self.last_name) if part) or (self.email or "")
-
-
-class SmtpTransport:
-    """One SMTP connection for a run's messages, opened at the first message.
-
-    A refusal of one message (a recipient or its content refused) leaves the
-    connection usable for the next. A failure of the connection itself (no
-    answer, refused, dropped, TLS or login failure) fails the remaining
-    messages at once with the same error, so a dead server costs one timeout
-    per run, not one per message.
-    """
-
-    def __init__(self, settings: MailSettings) -> None:
-        self.settings = settings
-        self._smtp: smtplib.SMTP | None = None
-        self._broken: Exception | None = None
-
-    def __enter__(self) -> SmtpTransport:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._smtp is not None:
-            with contextlib.suppress(Exception):
-                self._smtp.quit()
-            with contextlib.suppress(Exception):
-                self._smtp.close()
-            self._smtp = None
-
-    def send(self, message: EmailMessage) -> None:
-        if self._broken is not None:
-            raise ConnectionError(f"not sent: the SMTP server failed earlier in this run ({describe_error(self._broken)})")
-        try:
-            smtp = self._connection()
-            smtp.send_message(message)
-        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError):
-            raise  # this message was refused; the connection is still good
-        except Exception as exc:
-            self._broken = exc
-            raise
-
-    def _connection(self) -> smtplib.SMTP:
-        if self._smtp is None:
-            settings = self.settings
-            smtp = smtplib.SMTP(settings.host or "", settings.port, timeout=settings.timeout_seconds)
-            try:
-                smtp.ehlo()
-                if settings.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
-                    smtp.ehlo()
-                if settings.username is not None:
-                    smtp.login(settings.username, settings.password or "")
-            except Exception:
-                with contextlib.suppress(Exception):
-                    smtp.close()
-                raise
-            self._smtp = smtp
-        return self._smtp
-
-
-@lru_cache(maxsize=1)
-def _templates() -> Environment:
-    return Environment(
-        loader=PackageLoader("ops_api", "templates/email"),
-        autoescape=select_autoescape(["html"]),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
-def _when(value: datetime) -> str:
-    """A moment as the messages show it: ``Monday 4 January 2027, 14:00 UTC``."""
-    value = ensure_utc(value)
-    return f"{value:%A} {value.day} {value:%B %Y, %H:%M} UTC"
 
 
 def _log_summary(report: NotificationReport) -> None:

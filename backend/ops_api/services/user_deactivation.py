@@ -11,6 +11,10 @@ The rule, for a user U at the instant ``now`` (UTC, computed in Python):
 * U is disabled when U is ACTIVE, not excluded, and
   ``now - last_seen(U) >= threshold`` (60 days by default).
 
+The rule's Python reference is :mod:`ops_api.domain.inactivity` (plain
+values, no database); the SQL below is the database's spelling of the same
+rule, and the property tests check that the two agree.
+
 Every deactivation goes through :func:`ops_api.services.users.deactivate_user`
 with the System Admin as actor, so it is recorded exactly like a manual one.
 
@@ -34,10 +38,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select, text, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
+from ops_api.advisory_lock import LOCK_ARGUMENTS
 from ops_api.clock import ensure_utc, utcnow
+from ops_api.domain.defaults import DEFAULT_INACTIVE_DAYS, DEFAULT_MAX_DISABLE, MAX_INACTIVE_DAYS
+from ops_api.domain.inactivity import disable_due
+from ops_api.errors import describe_error
 from ops_api.models import User, UserSession, UserStatus
 from ops_api.models.users import activity_watermark
 from ops_api.services.users import (
@@ -52,9 +60,6 @@ from ops_api.sql import latest_of, schema_of
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_INACTIVE_DAYS = 60
-# A century: anything longer is a typo, and would overflow date arithmetic.
-MAX_INACTIVE_DAYS = 36_500
 # The instants a preview (as_of) may name.
 EARLIEST_AS_OF = datetime(1970, 1, 1, tzinfo=timezone.utc)
 LATEST_AS_OF = datetime(9000, 1, 1, tzinfo=timezone.utc)
@@ -64,12 +69,11 @@ FUTURE_ACTIVITY_ALLOWANCE = timedelta(minutes=5)
 # Users per statement when the admin UI asks about many at once (PostgreSQL
 # takes at most 65,535 parameters in one statement).
 IDS_PER_STATEMENT = 10_000
-DEFAULT_MAX_DISABLE = 50
 # The PostgreSQL advisory lock that keeps runs from overlapping: one per schema
 # that holds OPS's tables (whatever the connection's search_path), so separate
 # OPS schemas (or test runs) on one server never block each other.
 RUN_LOCK_NAMESPACE = 20_260_026
-RUN_LOCK_ARGUMENTS = "(:namespace, hashtext(:schema))"
+RUN_LOCK_ARGUMENTS = LOCK_ARGUMENTS
 
 
 class RunOutcome(enum.Enum):
@@ -268,7 +272,7 @@ class UserDeactivationService:
             result[user.id] = Inactivity(
                 last_seen=last_seen,
                 days_inactive=(now - last_seen).days if last_seen is not None else None,
-                disable_due=last_seen + self.threshold if subject and last_seen is not None else None,
+                disable_due=disable_due(last_seen, self.threshold) if subject and last_seen is not None else None,
             )
         return result
 
@@ -587,13 +591,6 @@ def check_as_of(as_of: datetime) -> datetime:
     if not EARLIEST_AS_OF <= as_of <= LATEST_AS_OF:
         raise ValueError(f"as_of must lie between {EARLIEST_AS_OF:%Y} and {LATEST_AS_OF:%Y}, got {as_of.isoformat()}")
     return as_of
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line naming an error; for database errors, the driver's own message."""
-    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    lines = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
 
 
 def _check_max_disable(max_disable: int) -> None:

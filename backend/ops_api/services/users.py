@@ -12,7 +12,6 @@ transaction and commits (or rolls back) when its unit of work is done.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,9 +21,9 @@ from sqlalchemy.orm import Session, lazyload
 
 from ops_api.audit import acting_as
 from ops_api.clock import utcnow
+from ops_api.domain.defaults import SYSTEM_ADMIN_OIDC_ID
 from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, Role, RoleName, User, UserSession, UserStatus
 
-SYSTEM_ADMIN_OIDC_ID = uuid.UUID("00000000-0000-1111-a111-000000000026")
 SYSTEM_ADMIN_EMAIL = "system.admin@email.com"
 
 

@@ -18,8 +18,8 @@ Two shapes:
   days idle. INACTIVE and LOCKED users keep the realistic spread.
 
 Times are relative to ``now`` and the 60-day rule; the loader counts who is due
-at ``now`` with the rule written out in Python, which the benchmark checks
-against the service.
+at ``now`` with the rule's Python reference (ops_api.domain.inactivity), which
+the benchmark checks against the service.
 """
 
 from __future__ import annotations
@@ -37,10 +37,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ops_api.clock import ensure_utc
+from ops_api.domain import inactivity
+from ops_api.domain.defaults import DEFAULT_INACTIVE_DAYS
 from ops_api.sql import qualified, schema_of
 
 DAY = timedelta(days=1)
-RULE_DAYS = 60
+RULE_DAYS = DEFAULT_INACTIVE_DAYS
 REALISTIC_SPAN_DAYS = 400
 NEVER_LOGGED_IN = 0.05
 INACTIVE_SHARE = 0.07
@@ -126,11 +128,19 @@ def plan_users(count: int, *, seed: int, due: int | None) -> list[_PlannedUser]:
     return planned
 
 
-def _rule_is_due(user: _PlannedUser) -> bool:
-    if user.status != "ACTIVE":
-        return False
-    seen = min(d for d in (user.created_days, user.latest_days, user.reactivated_days) if d is not None)
-    return seen >= RULE_DAYS
+def _rule_is_due(user: _PlannedUser, now: datetime) -> bool:
+    """Whether the rule disables this user at ``now``, from the dates the loader writes."""
+
+    def days_before(days: float | None) -> datetime | None:
+        return None if days is None else now - timedelta(days=days)
+
+    seen = inactivity.last_seen(
+        now=now,
+        activity=days_before(user.latest_days),
+        reactivated_on=days_before(user.reactivated_days),
+        created_on=days_before(user.created_days),
+    )
+    return inactivity.is_due(seen, now, timedelta(days=RULE_DAYS), active=user.status == "ACTIVE")
 
 
 def _user_rows(planned: list[_PlannedUser], *, now: datetime, seed: int) -> Iterator[tuple[Any, ...]]:
@@ -251,7 +261,7 @@ def load(
         locked=sum(1 for p in planned if p.status == "LOCKED"),
         never_logged_in=never,
         reactivated=sum(1 for p in planned if p.reactivated_days is not None),
-        due=sum(1 for p in planned if _rule_is_due(p)),
+        due=sum(1 for p in planned if _rule_is_due(p, now)),
         seconds=round(time.perf_counter() - started, 2),
     )
 

@@ -1,0 +1,5 @@
+"""Development and benchmark tools: demo users (`flask seed-demo`) and bulk load data (`flask seed-load`).
+
+Never used by the job or the API; the commands that call them refuse to run
+outside a development environment.
+"""
