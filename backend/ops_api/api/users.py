@@ -20,7 +20,7 @@ from ops_api.clock import utcnow
 from ops_api.extensions import db
 from ops_api.models import User
 from ops_api.services.user_deactivation import Inactivity, UserDeactivationService
-from ops_api.services.users import PROFILE_FIELDS, get_user, list_users, update_user
+from ops_api.services.users import PROFILE_FIELDS, UserNotFoundError, get_user, list_users, update_user
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
@@ -79,15 +79,21 @@ def inactive() -> Response:
     )
 
 
-# Ids beyond the integer column's range name no user: the router answers 404 before the database is asked.
-@bp.get(f"/<int(max={MAX_ID}):user_id>")
+def _user(user_id: int) -> User:
+    """The user with this id; one beyond the integer column's range names nobody (404, the database is not asked)."""
+    if user_id > MAX_ID:
+        raise UserNotFoundError(f"no user has id {user_id}")
+    return get_user(db.session, user_id, actor=current_user())
+
+
+@bp.get("/<int:user_id>")
 @admin_only
 def show(user_id: int) -> Response:
-    (shown,) = with_inactivity([get_user(db.session, user_id, actor=current_user())])
+    (shown,) = with_inactivity([_user(user_id)])
     return jsonify(shown)
 
 
-@bp.patch(f"/<int(max={MAX_ID}):user_id>")
+@bp.patch("/<int:user_id>")
 @admin_only
 def edit(user_id: int) -> Response:
     actor = current_user()
@@ -95,7 +101,7 @@ def edit(user_id: int) -> Response:
     status = changes.pop("status", None)
     reason = changes.pop("reason", None)
     profile = {key: changes[key] for key in PROFILE_FIELDS if key in changes}
-    user = get_user(db.session, user_id, actor=actor)
+    user = _user(user_id)
     if reason is None and status is not None:
         reason = f"set to {status.name} by {actor.email} through the user admin API"
     update_user(db.session, user, actor=actor, profile=profile, status=status, reason=reason or "")
