@@ -4,7 +4,8 @@ import pytest
 
 from api_support import bearer, error_of
 from factories import event_and_history_counts
-from ops_api.api import MAX_CONTENT_LENGTH
+from ops_api import create_app
+from ops_api.config import MAX_CONTENT_LENGTH, ConfigError
 from ops_api.models import UserStatus
 
 THOUSANDS_OF_DIGITS = "9" * 5000
@@ -151,3 +152,12 @@ def test_a_login_body_over_the_size_limit_is_a_413(client, fakeauth):
     )
 
     assert error_of(response, 413)["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "1e6", "9" * 5000, str(10**9)])
+def test_an_unusable_size_limit_stops_the_app_in_one_line(database_url, value):
+    with pytest.raises(ConfigError) as caught:
+        create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True, "ENV_NAME": "test", "MAX_CONTENT_LENGTH": value})
+
+    assert "OPS_MAX_CONTENT_LENGTH" in str(caught.value)
+    assert "9" * 100 not in str(caught.value)
