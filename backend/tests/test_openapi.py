@@ -2,7 +2,6 @@
 
 import re
 
-import pytest
 from openapi_spec_validator import validate
 
 from ops_api.api.schemas import MAX_ID, UserPatchSchema

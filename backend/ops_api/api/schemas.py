@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from flask import request
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from ops_api.api.errors import validation_error
@@ -384,7 +385,10 @@ def _messages(value: Any, prefix: str = "") -> list[str]:
 
 
 def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:].rstrip(".") if text[:1].isupper() and not text[1:2].isupper() else text
+    """marshmallow's "Must be one of: A, B." in this API's style: "must be one of: A, B"."""
+    if text[:1].isupper() and not text[1:2].isupper():
+        return text[:1].lower() + text[1:].rstrip(".")
+    return text
 
 
 def load(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -404,6 +408,4 @@ def load(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
 
 def query_args() -> dict[str, Any]:
     """The query string as a mapping of single values (a repeated name keeps its first value)."""
-    from flask import request
-
     return {key: request.args[key] for key in request.args}
