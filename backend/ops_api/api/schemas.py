@@ -50,6 +50,8 @@ class Text(fields.String):
 class WholeNumber(fields.Integer):
     """A whole number written with ASCII digits only (a query parameter): no sign, no '_', no '1.0'."""
 
+    default_error_messages = {"invalid": "must be a whole number, in digits"}
+
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> int:
         text = value.strip() if isinstance(value, str) else value
         if isinstance(text, str) and not (text.isascii() and text.isdigit() and len(text) <= 12):
@@ -378,7 +380,7 @@ class DeactivationEvidenceSchema(Schema):
 def _messages(value: Any, prefix: str = "") -> list[str]:
     """marshmallow's messages for one field as a flat list (list items become 'item 2: ...')."""
     if isinstance(value, str):
-        return [prefix + value]
+        return [prefix + _lower_first(value)]
     if isinstance(value, Mapping):
         return [m for key, inner in value.items() for m in _messages(inner, f"{prefix}item {key}: ")]
     return [m for inner in value for m in _messages(inner, prefix)]
@@ -399,7 +401,7 @@ def load(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
         messages = exc.messages if isinstance(exc.messages, Mapping) else {"_schema": exc.messages}
         general = _messages(messages.get("_schema", []))
         problems = {
-            key: [_lower_first(m) for m in _messages(value)]
+            key: _messages(value)
             for key, value in sorted(messages.items())
             if key != "_schema"
         }
