@@ -10,6 +10,7 @@ from ops_api.api.auth import admin_only, current_user, json_object_body
 from ops_api.api.schemas import (
     MAX_ID,
     InactiveQuery,
+    InactiveUsersSchema,
     UserListQuery,
     UserPatchSchema,
     UserSchema,
@@ -71,11 +72,7 @@ def inactive() -> Response:
     as_of = query.get("as_of") or utcnow()
     candidates = service.find_inactive_users(as_of=as_of)
     return jsonify(
-        {
-            "as_of": as_of.isoformat(),
-            "threshold_days": service.inactive_days,
-            "users": [candidate.to_dict() for candidate in candidates],
-        }
+        InactiveUsersSchema().dump({"as_of": as_of, "threshold_days": service.inactive_days, "users": candidates})
     )
 
 
