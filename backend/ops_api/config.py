@@ -45,6 +45,9 @@ DEFAULT_EXCLUDED_OIDC_IDS = (SYSTEM_ADMIN_OIDC_ID, *FAKEAUTH_OIDC_IDS)
 # secret, `flask seed-demo` and `flask seed-load`. Every other name, and no
 # name at all, is a deployed environment.
 DEVELOPMENT_ENV_NAMES = ("local", "dev", "development", "test")
+# The API's request size limit: a PATCH with every field at its longest is under 4 KiB.
+MAX_CONTENT_LENGTH = 64 * 1024
+MAX_CONTENT_LENGTH_LIMIT = 16 * 1024 * 1024
 # Names the environment in alerts when OPS_ENV_NAME is not set (a deployed environment).
 DEFAULT_ENV_NAME = "unnamed"
 # A URL with a scheme (json://, mailto://, msteams://) and no blanks.
@@ -111,6 +114,8 @@ def auth_defaults() -> dict[str, Any]:
         "JWT_SECRET_KEY": None,
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=15),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(hours=12),
+        # The largest request body the API reads, in bytes (413 beyond it).
+        "MAX_CONTENT_LENGTH": MAX_CONTENT_LENGTH,
     }
 
 
@@ -488,6 +493,7 @@ def finalize(config: MutableMapping[str, Any]) -> None:
         )
     config["DB_SCHEMA"] = schema
     config["DB_LOCK_TIMEOUT_MS"] = _positive_int(config, "DB_LOCK_TIMEOUT_MS", allow_zero=False, highest=3_600_000)
+    config["MAX_CONTENT_LENGTH"] = _positive_int(config, "MAX_CONTENT_LENGTH", allow_zero=False, highest=MAX_CONTENT_LENGTH_LIMIT)
     options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # Writers wait for each other instead of failing at once.

@@ -23,7 +23,8 @@ PUBLIC_ENDPOINTS = frozenset({"api_v1.openapi"})
 
 @api_v1.before_request
 def _authenticate() -> None:
-    if request.endpoint not in PUBLIC_ENDPOINTS:
+    # OPTIONS is answered by Flask itself (the Allow header) and runs no view: no token needed.
+    if request.endpoint not in PUBLIC_ENDPOINTS and request.method != "OPTIONS":
         auth.authenticate()
 
 

@@ -18,6 +18,7 @@ from flask_jwt_extended.exceptions import JWTExtendedException, NoAuthorizationE
 from jwt import ExpiredSignatureError, PyJWTError
 
 from ops_api.api.errors import ApiError, validation_error
+from ops_api.api.schemas import LoginSchema, load
 from ops_api.config import is_development_environment
 from ops_api.extensions import db
 from ops_api.models import User
@@ -65,7 +66,10 @@ def require_auth_configured() -> None:
 
 
 def json_object_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nesting deeper than the parser goes: not a body this API takes
+        body = None
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "the request body must be a JSON object")
     return body
@@ -142,9 +146,7 @@ def _tokens(user_id: int, session_id: int, *, refresh: bool = True) -> dict[str,
 def login() -> Response:
     require_auth_configured()
     body = json_object_body()
-    name = body.get("provider")
-    if not isinstance(name, str) or not name:
-        raise validation_error({"provider": ["required: the name of a login provider"]})
+    name = load(LoginSchema(), body)["provider"]
     # Checked per request: FakeAuth needs its switch AND a development OPS_ENV_NAME.
     fakeauth = bool(current_app.config["FAKEAUTH_ENABLED"]) and is_development_environment(current_app.config)
     provider = enabled_providers(fakeauth_enabled=fakeauth).get(name)

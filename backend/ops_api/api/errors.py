@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from flask import Flask, Response, current_app, jsonify, request
 from flask_jwt_extended import JWTManager
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ops_api.extensions import db
@@ -33,6 +34,8 @@ _HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
     500: "internal_error",
     503: "service_unavailable",
 }
@@ -83,6 +86,25 @@ def _http_error(exc: HTTPException) -> Response:
     return response
 
 
+# PostgreSQL's answers when a row lock is not granted in time, or two transactions wait on each other.
+_LOCK_CONFLICTS = frozenset({"55P03", "40P01"})
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    # psycopg 3 names it sqlstate, psycopg2 pgcode.
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+
+
+def _database_error(exc: DBAPIError) -> Response:
+    if isinstance(exc, OperationalError) and _sqlstate(exc) in _LOCK_CONFLICTS:
+        _rollback()
+        current_app.logger.warning("lock conflict on %s %s: %s", request.method, request.path, _sqlstate(exc))
+        return error_response(
+            409, "conflict", "another request is changing the same users; nothing was changed, try again"
+        )
+    return _unexpected(exc)
+
+
 def _unexpected(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return _http_error(exc)
@@ -104,6 +126,7 @@ def register_error_handlers(app: Flask) -> None:
         InvalidProfileChangeError, lambda exc: _api_error(validation_error(exc.fields, str(exc)))
     )
     app.register_error_handler(UserNotFoundError, lambda exc: _api_error(ApiError(404, "not_found", str(exc))))
+    app.register_error_handler(DBAPIError, _database_error)
     app.register_error_handler(Exception, _unexpected)
 
 

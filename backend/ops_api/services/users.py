@@ -138,6 +138,41 @@ def lock_for_status_change(session: Session, user_id: int, *conditions: Any) -> 
     return user
 
 
+def lock_with_actor(session: Session, user_id: int, actor_id: int) -> User | None:
+    """Lock for a change of ``user_id``'s status made by ``actor_id``; the actor's row is re-read.
+
+    Order: the target's active sessions (as lock_for_status_change), then both
+    user rows in ascending id, so two admins acting on each other at once wait
+    for one another instead of deadlocking. The actor's row is loaded afresh
+    (populate_existing), so a status another request committed meanwhile is
+    what the caller then checks.
+    """
+    held = _held_locks(session)
+    if user_id in held:
+        if actor_id not in held and actor_id != user_id:
+            select_user_for_update(session, User.id == actor_id)
+        return held[user_id].user
+    active_sessions = None
+    if session.get_bind().dialect.name == "postgresql":
+        active_sessions = list(
+            session.scalars(
+                select(UserSession)
+                .where(UserSession.user_id == user_id, UserSession.is_active.is_(True))
+                .order_by(UserSession.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        )
+    user = None
+    for locked_id in sorted({user_id, actor_id}):
+        locked = select_user_for_update(session, User.id == locked_id)
+        if locked_id == user_id:
+            user = locked
+    if user is not None:
+        held[user_id] = StatusChangeLock(user, active_sessions)
+    return user
+
+
 def is_system_admin(user: User) -> bool:
     return user.oidc_id == SYSTEM_ADMIN_OIDC_ID
 
@@ -366,9 +401,20 @@ def update_user(
     roll back: the profile part may already be flushed. Returns the events written.
     """
     require_user_admin(actor)
+    if is_system_admin(user):
+        raise NotAuthorizedError("the System Admin's account cannot be changed through user administration")
+    if actor.id == user.id and not is_system_admin(actor):
+        if status is not None:
+            raise InvalidStatusChangeError("you cannot change the status of your own account")
+        if "roles" in profile:
+            raise InvalidProfileChangeError(
+                "you cannot change your own roles", {"roles": ["you cannot change your own roles"]}
+            )
     if status is not None:
-        # Sessions, then the user, before anything is written (see lock_for_status_change).
-        lock_for_status_change(session, user.id)
+        # Both accounts held, and the actor's authority read again under the lock: two admins
+        # disabling each other serialise, and the second finds it may no longer act.
+        lock_with_actor(session, user.id, actor.id)
+        require_user_admin(actor)
     events = []
     if profile:
         event = update_user_profile(session, user, actor=actor, changes=profile)
