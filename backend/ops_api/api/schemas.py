@@ -60,7 +60,12 @@ class WholeNumber(fields.Integer):
         return super()._deserialize(text, attr, data, **kwargs)
 
 
-class Instant(fields.String):
+def _text(field: fields.Field[Any], value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
+    """The value as a string field reads it (its type and character checks), before it is parsed."""
+    return fields.String(error_messages=field.error_messages)._deserialize(value, attr, data, **kwargs)
+
+
+class Instant(fields.Field[datetime]):
     """An ISO 8601 date or date-time (UTC if no offset) between EARLIEST_AS_OF and LATEST_AS_OF."""
 
     default_error_messages = {
@@ -69,14 +74,14 @@ class Instant(fields.String):
     }
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> datetime:
-        text = super()._deserialize(value, attr, data, **kwargs)
+        text = _text(self, value, attr, data, **kwargs)
         try:
             return check_as_of(parse_iso(text))
         except (ValueError, OverflowError):
             raise self.make_error("instant") from None
 
 
-class ReportBound(fields.String):
+class ReportBound(fields.Field[datetime]):
     """A report's bound: a day (2026-03-01) or an ISO 8601 instant; ``end`` days mean the end of the day."""
 
     def __init__(self, *, end: bool = False, **kwargs: Any):
@@ -84,7 +89,7 @@ class ReportBound(fields.String):
         self.end = end
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> datetime:
-        text = super()._deserialize(value, attr, data, **kwargs)
+        text = _text(self, value, attr, data, **kwargs)
         try:
             return parse_bound(text, end=self.end)
         except ReportRangeError as exc:

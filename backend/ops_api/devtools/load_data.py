@@ -278,9 +278,17 @@ def analyze(engine: Engine) -> None:
             connection.commit()
 
 
+def _driver_cursor(connection: Connection) -> Any:
+    """A cursor of the driver's own (COPY and executemany go around SQLAlchemy here)."""
+    driver_connection = connection.connection.driver_connection
+    if driver_connection is None:
+        raise LoadError("the database connection was closed")
+    return driver_connection.cursor()
+
+
 def _copy_postgresql(connection: Connection, planned: list[_PlannedUser], *, per_user: int, now: datetime, seed: int) -> None:
     users, sessions = qualified(connection, "ops_user"), qualified(connection, "user_session")
-    cursor = connection.connection.driver_connection.cursor()
+    cursor = _driver_cursor(connection)
     _copy_in(cursor, f"COPY {users} ({', '.join(USER_COLUMNS)}) FROM STDIN", _user_rows(planned, now=now, seed=seed))
     cursor.execute("CREATE TEMP TABLE load_plan (user_id int, latest_at timestamp, created_on timestamp, is_open boolean) ON COMMIT DROP")
     _copy_in(cursor, "COPY load_plan FROM STDIN", _plan_rows(planned, now=now))
@@ -385,7 +393,7 @@ def _sqlite_time(value: datetime | None) -> str | None:
 
 
 def _insert_sqlite(connection: Connection, planned: list[_PlannedUser], *, per_user: int, now: datetime, seed: int) -> None:
-    cursor = connection.connection.driver_connection.cursor()
+    cursor = _driver_cursor(connection)
 
     def batches(rows: Iterator[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
         batch = []

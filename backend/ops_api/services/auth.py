@@ -18,9 +18,10 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -215,7 +216,7 @@ def resume_session(
     cutoff = now - ACTIVITY_RESOLUTION
     due = user_session.last_active_at is None or user_session.last_active_at <= cutoff
     if mark_activity and due:
-        moved = session.execute(
+        result = session.execute(
             update(UserSession)
             .where(
                 UserSession.id == user_session.id,
@@ -224,7 +225,8 @@ def resume_session(
             )
             .values(last_active_at=now)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )
+        moved = cast("CursorResult[Any]", result).rowcount
         if moved:
             # Keep the loaded object in step without marking it dirty.
             set_committed_value(user_session, "last_active_at", now)

@@ -12,7 +12,7 @@ transaction and commits (or rolls back) when its unit of work is done.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -266,7 +266,7 @@ def _check_allowed(user: User, new_status: UserStatus, *, actor: User, reason: s
 def _end_sessions(session: Session, user: User) -> None:
     # Only is_active changes: last_active_at records the user's own activity.
     lock = _held_locks(session).get(user.id)
-    active = lock.active_sessions if lock is not None else None
+    active: Iterable[UserSession] | None = lock.active_sessions if lock is not None else None
     if active is None:
         active = session.scalars(
             select(UserSession).where(UserSession.user_id == user.id, UserSession.is_active.is_(True))
