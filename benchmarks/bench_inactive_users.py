@@ -52,10 +52,10 @@ from sqlalchemy.orm import Session
 
 from ops_api.clock import utcnow
 from ops_api.config import DEFAULT_EXCLUDED_OIDC_IDS
+from ops_api.devtools import load_data
 from ops_api.domain import inactivity
 from ops_api.domain.defaults import DEFAULT_INACTIVE_DAYS, SYSTEM_ADMIN_OIDC_ID
 from ops_api.models import OpsDBHistory, OpsEvent, User, UserSession, UserStatus
-from ops_api.devtools import load_data
 from ops_api.services.user_deactivation import UserDeactivationService
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

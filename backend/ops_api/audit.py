@@ -86,11 +86,11 @@ def _column_changes(session: Session, obj: object) -> dict[str, dict[str, Any]]:
     if old_unknown and state.key is not None:
         table = state.mapper.local_table
         keys = state.mapper.primary_key_from_instance(obj)
-        condition = [column == value for column, value in zip(state.mapper.primary_key, keys)]
+        condition = [column == value for column, value in zip(state.mapper.primary_key, keys, strict=True)]
         row = session.connection().execute(
             select(*[attr.columns[0] for attr in old_unknown]).select_from(table).where(*condition)
         ).one()
-        for attr, old in zip(old_unknown, row):
+        for attr, old in zip(old_unknown, row, strict=True):
             changed[attr.key] = (old, changed[attr.key][1])
 
     changes = {

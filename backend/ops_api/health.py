@@ -15,11 +15,11 @@ import logging
 
 from flask import Blueprint, Response, jsonify, request
 
+from ops_api.api.errors import error_response, validation_error
 from ops_api.clock import utcnow
+from ops_api.errors import describe_error
 from ops_api.extensions import db
 from ops_api.services.job_runs import DEFAULT_MAX_AGE, JOB_NAME, job_health, parse_duration
-from ops_api.errors import describe_error
-from ops_api.api.errors import error_response, validation_error
 
 logger = logging.getLogger(__name__)
 

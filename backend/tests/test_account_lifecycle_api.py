@@ -6,10 +6,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from freezegun import freeze_time
 
-from api_support import bearer, error_of, events_of_type, login, sessions_of
-from factories import make_user
 from ops_api.models import OpsEventStatus, OpsEventType, UserStatus
 from ops_api.services.user_deactivation import UserDeactivationService
+
+from api_support import bearer, error_of, events_of_type, login, sessions_of
+from factories import make_user
 
 T0 = datetime(2026, 10, 1, 9, 0, tzinfo=timezone.utc)
 DAY_61 = T0 + timedelta(days=61)

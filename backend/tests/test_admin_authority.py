@@ -6,11 +6,12 @@ import threading
 import pytest
 from sqlalchemy import select, text
 
+from ops_api import create_app
+from ops_api.models import User, UserStatus
+
 import factories
 from api_support import bearer, error_of, login
 from factories import event_and_history_counts, make_user
-from ops_api import create_app
-from ops_api.models import User, UserStatus
 
 
 def test_an_admin_cannot_grant_themselves_a_role(client, session, user_admin, admin_token):
@@ -122,7 +123,8 @@ def test_two_admins_disabling_each_other_at_once_never_both_end_inactive(app, se
         start = threading.Barrier(2)
         answers: dict[int, int] = {}
 
-        def disable(actor_id: int, target_id: int) -> None:
+        # This trial's barrier, tokens and answers, bound now (the threads end within the trial).
+        def disable(actor_id: int, target_id: int, start=start, tokens=tokens, answers=answers) -> None:
             client = app.test_client()
             start.wait()
             response = client.patch(

@@ -23,6 +23,7 @@ from ops_api.services.alerts import (
     send_alert,
 )
 from ops_api.services.user_deactivation import DeactivationReport, FailedUser, InactiveUser
+
 from smtp_server import smtp_server
 from webhook_receiver import closed_port, silent_listener, trickling_listener, webhook_receiver
 

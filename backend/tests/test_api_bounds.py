@@ -2,11 +2,12 @@
 
 import pytest
 
-from api_support import bearer, error_of
-from factories import event_and_history_counts
 from ops_api import create_app
 from ops_api.config import MAX_CONTENT_LENGTH, ConfigError
 from ops_api.models import UserStatus
+
+from api_support import bearer, error_of
+from factories import event_and_history_counts
 
 THOUSANDS_OF_DIGITS = "9" * 5000
 

@@ -6,9 +6,10 @@ from datetime import datetime, timezone
 import pytest
 from freezegun import freeze_time
 
+from ops_api import create_app
+
 from api_support import bearer, error_of, login
 from factories import make_user
-from ops_api import create_app
 
 T0 = datetime(2026, 9, 1, 10, 0, tzinfo=timezone.utc)
 

@@ -13,8 +13,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api_support import bearer
 from ops_api.api.openapi import spec
+
+from api_support import bearer
 
 # Requests per operation and database: enough to reach each bound, and the whole run stays within seconds.
 EXAMPLES = 60

@@ -9,11 +9,12 @@ from flask_jwt_extended import create_access_token
 from freezegun import freeze_time
 from sqlalchemy import event, update
 
-from api_support import bearer, error_of, login, row_count, sessions_of
-from factories import make_user
 from ops_api.extensions import db
 from ops_api.models import OpsDBHistory, User, UserStatus
 from ops_api.services.users import deactivate_user
+
+from api_support import bearer, error_of, login, row_count, sessions_of
+from factories import make_user
 
 T0 = datetime(2026, 7, 1, 9, 0, tzinfo=timezone.utc)
 ME = "/api/v1/users/me"

@@ -5,9 +5,10 @@ from datetime import datetime, timezone
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
-from factories import history_for, make_session, make_user
 from ops_api.audit import acting_as
 from ops_api.models import OpsDBHistory, OpsDBHistoryType, OpsEvent, OpsEventStatus, OpsEventType
+
+from factories import history_for, make_session, make_user
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=timezone.utc)
 T1 = datetime(2026, 5, 5, 8, 15, tzinfo=timezone.utc)

@@ -7,10 +7,11 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from api_support import bearer, error_of, events_of_type, login, row_count, sessions_of
-from factories import history_for, make_user
 from ops_api import create_app
 from ops_api.models import OpsDBHistory, OpsEvent, OpsEventStatus, OpsEventType, UserSession, UserStatus
+
+from api_support import bearer, error_of, events_of_type, login, row_count, sessions_of
+from factories import history_for, make_user
 
 T0 = datetime(2026, 6, 1, 8, 0, tzinfo=timezone.utc)
 T1 = datetime(2026, 6, 1, 8, 5, tzinfo=timezone.utc)

@@ -8,11 +8,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import insert, select
 
-from cli_runner import invoke, start_flask
 from ops_api.clock import utcnow
 from ops_api.models import OpsDBHistory, OpsEvent, OpsEventType, User, UserStatus
-from ops_api.services.user_deactivation import RUN_LOCK_ARGUMENTS, RUN_LOCK_NAMESPACE
+from ops_api.services.user_deactivation import RUN_LOCK_ARGUMENTS
+
 import factories
+from cli_runner import invoke, start_flask
 
 DAY = timedelta(days=1)
 
@@ -55,7 +56,7 @@ def test_runs_started_together_disable_each_due_user_exactly_once(session, datab
         for _ in range(processes)
     ]
     outputs = [run.communicate(timeout=300) for run in runs]
-    results = [(run.returncode, out, err) for run, (out, err) in zip(runs, outputs)]
+    results = [(run.returncode, out, err) for run, (out, err) in zip(runs, outputs, strict=True)]
 
     assert [code for code, _, _ in results] == [0] * processes, [err[-500:] for _, _, err in results]
     reports = [json.loads(out) for _, out, _ in results]

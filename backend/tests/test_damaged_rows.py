@@ -6,9 +6,10 @@ import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
 
-from factories import make_session, make_user, table_name
 from ops_api.models import User, UserStatus
 from ops_api.services.user_deactivation import UserDeactivationService
+
+from factories import make_session, make_user, table_name
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)

@@ -11,10 +11,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from freezegun import freeze_time
 
-from api_support import bearer, error_of, login
-from cli_runner import REPO_ROOT, invoke, run_flask
-from factories import make_session, make_user
-from headless_chromium import headless_chromium
 from ops_api.models import User
 from ops_api.services import job_runs
 from ops_api.services.deactivation_report import build_report
@@ -22,6 +18,11 @@ from ops_api.services.notifications import MailSettings, NotificationService, no
 from ops_api.services.report_html import HEADER_POLICY
 from ops_api.services.user_deactivation import UserDeactivationService
 from ops_api.services.users import deactivate_user
+
+from api_support import bearer, error_of, login
+from cli_runner import REPO_ROOT, invoke, run_flask
+from factories import make_session, make_user
+from headless_chromium import headless_chromium
 from smtp_server import smtp_server
 
 HOUR = timedelta(hours=1)

@@ -6,8 +6,8 @@ from freezegun import freeze_time
 from sqlalchemy import func, select
 
 from ops_api.config import FAKEAUTH_OIDC_IDS
-from ops_api.models import Role, User, UserSession, UserStatus
 from ops_api.devtools.demo_data import FAKEAUTH_USERS, ORDINARY_USERS, seed_demo
+from ops_api.models import Role, User, UserSession, UserStatus
 from ops_api.services.users import SYSTEM_ADMIN_OIDC_ID
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)

@@ -14,14 +14,15 @@ import tomllib
 from pathlib import Path
 
 import click
-from flask.cli import FlaskGroup, ScriptInfo
 import kubernetes_validate
 import pytest
 import yaml
+from flask.cli import FlaskGroup, ScriptInfo
 
-from cli_runner import REPO_ROOT
 from ops_api import create_app
 from ops_backend.cli import EXIT_REFUSED_BY_CAP, EXIT_USAGE
+
+from cli_runner import REPO_ROOT
 
 JOB_COMMAND = "disable-inactive-users"
 SECRET_NAMES = re.compile(r"PASSWORD|SECRET|TOKEN|DATABASE_URL|ALERT_URLS|KEY", re.IGNORECASE)

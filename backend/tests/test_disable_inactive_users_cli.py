@@ -11,12 +11,12 @@ import json
 from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy import func, select
+
+from ops_api.models import OpsDBHistory, OpsEvent, OpsEventType, User, UserStatus
 
 from cli_runner import app_on, invoke, invoke_flask, run_flask
 from factories import JOB_NOW, make_real_clock_population, refuse_deactivation_of, remove_refusal
-from ops_api.models import OpsDBHistory, OpsEvent, OpsEventType, User, UserStatus
 
 DAY = timedelta(days=1)
 NOW = JOB_NOW

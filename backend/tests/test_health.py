@@ -6,10 +6,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from freezegun import freeze_time
 
-from cli_runner import invoke, run_flask
-from factories import make_session, make_user
 from ops_api.services.job_runs import record_run
 from ops_api.services.user_deactivation import UserDeactivationService
+
+from cli_runner import invoke, run_flask
+from factories import make_session, make_user
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)

@@ -6,10 +6,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from freezegun import freeze_time
 
-from api_support import bearer, error_of, login
-from factories import make_session, make_user
 from ops_api.models import UserStatus
 from ops_api.services.user_deactivation import UserDeactivationService
+
+from api_support import bearer, error_of, login
+from factories import make_session, make_user
 
 NOW = datetime(2026, 9, 1, 12, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)

@@ -11,11 +11,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from freezegun import freeze_time
 
-from factories import events_for, make_session, make_user
 from ops_api.audit import acting_as
 from ops_api.models import UserStatus
 from ops_api.services.user_deactivation import UserDeactivationService
 from ops_api.services.users import reactivate_user
+
+from factories import events_for, make_session, make_user
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)

@@ -14,12 +14,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
 
+from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, User, UserStatus
+from ops_api.services.user_deactivation import RUN_LOCK_ARGUMENTS
+
+import factories
 from cli_runner import invoke, run_flask
 from factories import JOB_NOW, refuse_deactivation_of, remove_refusal
-from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, User, UserStatus
-from ops_api.services.user_deactivation import RUN_LOCK_ARGUMENTS, RUN_LOCK_NAMESPACE
 from webhook_receiver import closed_port, silent_listener, webhook_receiver
-import factories
 
 ENV = "ops-alert-test"
 UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/x"

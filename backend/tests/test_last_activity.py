@@ -17,10 +17,11 @@ from freezegun import freeze_time
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-import factories
-from factories import make_session, make_user
 from ops_api.models import OpsEvent, OpsEventType, User, UserSession, UserStatus
 from ops_api.services.user_deactivation import UserDeactivationService
+
+import factories
+from factories import make_session, make_user
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)

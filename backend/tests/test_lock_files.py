@@ -10,7 +10,6 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
-
 from test_deploy_files import instructions, newest_supported_python
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

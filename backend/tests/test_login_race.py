@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
@@ -16,6 +15,7 @@ from ops_api.clock import utcnow
 from ops_api.models import OpsEvent, OpsEventType, User, UserSession, UserStatus
 from ops_api.services.auth import FakeAuthProvider, log_in
 from ops_api.services.user_deactivation import UserDeactivationService
+
 import factories
 
 DUE_USERS = 500

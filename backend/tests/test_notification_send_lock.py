@@ -7,12 +7,13 @@ import sqlalchemy as sa
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
-import factories
-from factories import make_session, make_user
 from ops_api.advisory_lock import LOCK_ARGUMENTS
 from ops_api.models import OpsEvent
 from ops_api.services.notifications import SEND_LOCK_NAMESPACE, MailSettings, NotificationService
 from ops_api.services.user_deactivation import UserDeactivationService
+
+import factories
+from factories import make_session, make_user
 from smtp_server import smtp_server
 
 DAY = timedelta(days=1)

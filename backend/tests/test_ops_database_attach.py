@@ -17,12 +17,13 @@ from flask import Flask
 from flask_migrate import upgrade
 from freezegun import freeze_time
 
-import ops_database
-from conftest import drop_schema, pg_base_url, pg_problem
 from ops_api import create_app
 from ops_api.extensions import db
 from ops_api.models import OpsDBHistory, OpsEvent, OpsEventType, User, UserSession, UserStatus
 from ops_api.services.user_deactivation import UserDeactivationService
+
+import ops_database
+from conftest import drop_schema, pg_base_url, pg_problem
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)

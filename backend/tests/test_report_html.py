@@ -7,9 +7,10 @@ import hashlib
 import re
 from datetime import datetime, timedelta, timezone
 
-from headless_chromium import headless_chromium
 from ops_api.services.deactivation_report import DeactivationEvidence
 from ops_api.services.report_html import HEADER_POLICY, render_evidence_page, schedule_chart, weekly_chart
+
+from headless_chromium import headless_chromium
 
 T0 = datetime(2026, 7, 1, tzinfo=timezone.utc)  # a Wednesday
 HOUR = timedelta(hours=1)

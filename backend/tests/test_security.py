@@ -7,12 +7,13 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
-from api_support import bearer, error_of, login
-from cli_runner import invoke, invoke_flask, run_flask
-from factories import event_and_history_counts, make_user
 from ops_api.api.openapi import spec
 from ops_api.models import OpsDBHistory, User
 from ops_api.services.user_deactivation import UserDeactivationService
+
+from api_support import bearer, error_of, login
+from cli_runner import invoke_flask, run_flask
+from factories import event_and_history_counts, make_user
 
 T0 = datetime(2026, 10, 1, 9, 0, tzinfo=timezone.utc)
 DAY_61 = T0 + timedelta(days=61)

@@ -3,10 +3,15 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import sqlalchemy as sa
 from freezegun import freeze_time
 from sqlalchemy import event, insert, select
 
+from ops_api.extensions import db
+from ops_api.models import OpsEvent, OpsEventType, User, UserSession, UserStatus
+from ops_api.services.user_deactivation import RunOutcome, UserDeactivationService
+from ops_api.services.users import deactivate_user
+
+import factories
 from factories import (
     event_and_history_counts,
     events_for,
@@ -16,11 +21,6 @@ from factories import (
     refuse_deactivation_of,
     remove_refusal,
 )
-from ops_api.extensions import db
-from ops_api.models import OpsEvent, OpsEventType, User, UserSession, UserStatus
-from ops_api.services.user_deactivation import RunOutcome, UserDeactivationService
-from ops_api.services.users import deactivate_user
-import factories
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)

@@ -6,7 +6,6 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import update
 
-from factories import event_and_history_counts, events_for, history_for, make_user
 from ops_api.models import OpsEventType, User, UserStatus
 from ops_api.services.users import (
     InvalidProfileChangeError,
@@ -18,6 +17,8 @@ from ops_api.services.users import (
     update_user,
     update_user_profile,
 )
+
+from factories import event_and_history_counts, events_for, history_for, make_user
 
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=timezone.utc)
 T1 = datetime(2026, 4, 20, 14, 0, tzinfo=timezone.utc)

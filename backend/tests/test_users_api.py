@@ -4,11 +4,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from freezegun import freeze_time
+from sqlalchemy import select
+
+from ops_api.models import OpsEventType, Role, UserStatus
 
 from api_support import bearer, error_of, login, sessions_of
 from factories import PERSON_SINCE, event_and_history_counts, events_for, history_for, make_session, make_user
-from ops_api.models import OpsEventType, Role, UserStatus
-from sqlalchemy import select
 
 T0 = datetime(2026, 8, 3, 9, 0, tzinfo=timezone.utc)
 T1 = T0 + timedelta(minutes=2)

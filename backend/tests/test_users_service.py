@@ -3,12 +3,10 @@
 from datetime import datetime, timezone
 
 import pytest
-import sqlalchemy as sa
 from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from factories import event_and_history_counts, events_for, history_for, make_session, make_user
 from ops_api.models import OpsDBHistory, OpsDBHistoryType, OpsEventStatus, OpsEventType, User, UserSession, UserStatus
 from ops_api.services.users import (
     InvalidStatusChangeError,
@@ -17,7 +15,9 @@ from ops_api.services.users import (
     lock_user,
     reactivate_user,
 )
+
 import factories
+from factories import event_and_history_counts, events_for, history_for, make_session, make_user
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 T1 = datetime(2026, 3, 2, 10, 30, tzinfo=timezone.utc)

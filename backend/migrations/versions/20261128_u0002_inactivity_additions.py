@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from ops_api.sql import latest_of
-from ops_backend.migrations.ops_schema import is_postgresql, q, target_schema
+from ops_backend.migrations.ops_schema import q, target_schema
 
 revision = "u0002"
 down_revision = "u0001"

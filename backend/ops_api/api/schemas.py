@@ -17,9 +17,9 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, vali
 
 from ops_api.api.errors import validation_error
 from ops_api.clock import utcnow
+from ops_api.instants import parse_iso
 from ops_api.models import RoleName, UserStatus
 from ops_api.services.deactivation_report import MAX_RANGE, ReportRangeError, check_range, parse_bound
-from ops_api.instants import parse_iso
 from ops_api.services.user_deactivation import EARLIEST_AS_OF, LATEST_AS_OF, MAX_INACTIVE_DAYS, check_as_of
 
 NAME_LENGTH = 255

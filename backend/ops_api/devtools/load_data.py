@@ -410,8 +410,8 @@ def _insert_sqlite(connection: Connection, planned: list[_PlannedUser], *, per_u
         cursor.executemany(
             users_sql,
             [
-                (i, o.hex, e, f, l, s, _sqlite_time(a), _sqlite_time(r), _sqlite_time(c), _sqlite_time(u))
-                for i, o, e, f, l, s, a, r, c, u in batch
+                (i, o.hex, e, first, last, s, _sqlite_time(a), _sqlite_time(r), _sqlite_time(c), _sqlite_time(u))
+                for i, o, e, first, last, s, a, r, c, u in batch
             ],
         )
     cursor.execute("CREATE TEMP TABLE load_plan (user_id INTEGER, latest_at TEXT, created_on TEXT, is_open INTEGER)")

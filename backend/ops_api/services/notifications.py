@@ -329,7 +329,8 @@ class NotificationService:
                 self._render(
                     KIND_WARNING,
                     person,
-                    f"{self.settings.product_name}: your account will be disabled on {disable_due.day} {disable_due:%B %Y} unless you sign in",
+                    f"{self.settings.product_name}: your account will be disabled on "
+                    f"{disable_due.day} {disable_due:%B %Y} unless you sign in",
                     context,
                     user_id=warning.user_id,
                     period=warning.last_seen,
