@@ -186,15 +186,50 @@ def run_hourly_job(
         result.exit_code = EXIT_FAILED
         return result
 
+    with job_statement_bounds(session, config, should_stop=should_stop):
+        report = _run_and_record(result, session, config, alerts, alert, clock, should_stop, started_at)
+    if report is None:
+        return result
+    # Also after a stop request: the notices for users this run disabled are
+    # planned from its report, so no later run could send them.
+    if options.send_email:
+        result.warnings_left_out = short_threshold_stages(
+            tuple(config["DEACTIVATION_WARN_DAYS"]), report.threshold_days
+        )
+        result.mail = _notify(session, config, service_for(session, config, options, clock), report, clock=clock, leave_out=result.warnings_left_out)
+    # Mail never changes the exit code: failures are logged, recorded as FAILED events and retried.
+    # A run without its record does: it failed to leave the evidence it exists for.
+    result.exit_code = EXIT_CODES[report.outcome] if result.recorded else EXIT_FAILED
+    return result
+
+
+def service_for(
+    session: Any, config: Mapping[str, Any], options: JobOptions, clock: Callable[[], datetime]
+) -> UserDeactivationService:
+    service = UserDeactivationService.from_config(session, config, inactive_days=options.days)
+    service.clock = clock
+    return service
+
+
+def _run_and_record(
+    result: JobResult,
+    session: Any,
+    config: Mapping[str, Any],
+    alerts: AlertSettings,
+    alert: Callable[[Any], None],
+    clock: Callable[[], datetime],
+    should_stop: Callable[[], bool],
+    started_at: datetime,
+) -> DeactivationReport | None:
+    """Record the start, run the rule, alert, complete the record; None when the run could not run."""
+    options = result.options
     threshold_days = options.days or config["DEACTIVATION_INACTIVE_DAYS"]
     result.run_event_id = _record_start(session, options, threshold_days=threshold_days, started_at=started_at)
     try:
-        service = UserDeactivationService.from_config(session, config, inactive_days=options.days)
-        service.clock = clock
-        with job_statement_bounds(session, config, should_stop=should_stop):
-            report = service.disable_inactive_users(
-                dry_run=options.dry_run, max_disable=options.max_disable, as_of=options.as_of, should_stop=should_stop
-            )
+        service = service_for(session, config, options, clock)
+        report = service.disable_inactive_users(
+            dry_run=options.dry_run, max_disable=options.max_disable, as_of=options.as_of, should_stop=should_stop
+        )
     except Exception as exc:  # the run could not run: say so in one line, details in the log
         error = describe_error(exc)
         if should_stop():
@@ -216,7 +251,7 @@ def run_hourly_job(
             now=clock(),
         )
         result.exit_code = EXIT_FAILED
-        return result
+        return None
 
     result.report = report
     alert(alert_for_report(report, env_name=alerts.env_name))
@@ -231,17 +266,7 @@ def run_hourly_job(
                 dry_run=options.dry_run,
             )
         )
-    # Also after a stop request: the notices for users this run disabled are
-    # planned from its report, so no later run could send them.
-    if options.send_email:
-        result.warnings_left_out = short_threshold_stages(
-            tuple(config["DEACTIVATION_WARN_DAYS"]), report.threshold_days
-        )
-        result.mail = _notify(session, config, service, report, clock=clock, leave_out=result.warnings_left_out)
-    # Mail never changes the exit code: failures are logged, recorded as FAILED events and retried.
-    # A run without its record does: it failed to leave the evidence it exists for.
-    result.exit_code = EXIT_CODES[report.outcome] if result.recorded else EXIT_FAILED
-    return result
+    return report
 
 
 def _record_start(session: Any, options: JobOptions, *, threshold_days: int, started_at: datetime) -> int | None:
@@ -338,28 +363,37 @@ def job_statement_bounds(
         yield
         return
     timeout_ms = int(config["DB_STATEMENT_TIMEOUT_MS"])
-    backend: dict[str, int | None] = {"pid": None}
+    job_thread = threading.get_ident()
+    backends: set[int] = set()
 
     def bound_transaction(sess: Session, transaction: Any, connection: Connection) -> None:
         connection.exec_driver_sql(f"SET LOCAL statement_timeout = {timeout_ms}")
-        backend["pid"] = _backend_pid(connection)
+
+    def remember_backend(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        # Every connection the job takes from the pool (its session, the run
+        # lock, the run record's own session); not the watcher's.
+        if threading.get_ident() == job_thread:
+            pid = _backend_pid(dbapi_connection)
+            if pid is not None:
+                backends.add(pid)
 
     finished = threading.Event()
     watcher = threading.Thread(
-        target=_cancel_when_stopped, args=(engine, backend, should_stop, finished), name="job-stop-watcher", daemon=True
+        target=_cancel_when_stopped, args=(engine, backends, should_stop, finished), name="job-stop-watcher", daemon=True
     )
     event.listen(own, "after_begin", bound_transaction)
+    event.listen(engine, "checkout", remember_backend)
     watcher.start()
     try:
         yield
     finally:
         finished.set()
         watcher.join()
+        event.remove(engine, "checkout", remember_backend)
         event.remove(own, "after_begin", bound_transaction)
 
 
-def _backend_pid(connection: Connection) -> int | None:
-    dbapi = connection.connection.dbapi_connection
+def _backend_pid(dbapi: Any) -> int | None:
     info = getattr(dbapi, "info", None)
     pid = getattr(info, "backend_pid", None)  # psycopg 3
     if pid is None and hasattr(dbapi, "get_backend_pid"):  # psycopg2
@@ -368,7 +402,7 @@ def _backend_pid(connection: Connection) -> int | None:
 
 
 def _cancel_when_stopped(
-    engine: Engine, backend: dict[str, int | None], should_stop: Callable[[], bool], finished: threading.Event
+    engine: Engine, backends: set[int], should_stop: Callable[[], bool], finished: threading.Event
 ) -> None:
     stop_seen: float | None = None
     last_cancel = 0.0
@@ -378,21 +412,20 @@ def _cancel_when_stopped(
                 stop_seen = time.monotonic()
             continue
         now = time.monotonic()
-        if now - stop_seen < STOP_GRACE_SECONDS or now - last_cancel < CANCEL_EVERY_SECONDS:
-            continue
-        pid = backend["pid"]
-        if pid is None:
+        if now - stop_seen < STOP_GRACE_SECONDS or now - last_cancel < CANCEL_EVERY_SECONDS or not backends:
             continue
         last_cancel = now
         try:
             with engine.connect() as connection:
-                # Only a statement still running for this job's connection; an idle one has nothing to cancel.
+                # Only the job's statements that wait on a lock or have run past the
+                # grace; a quick one (a user's update, the run record) is left to finish.
                 cancelled = connection.execute(
                     sa.text(
-                        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
-                        "WHERE pid = :pid AND state = 'active'"
+                        "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity "
+                        "WHERE pid = ANY(:pids) AND state = 'active' "
+                        "AND (wait_event_type = 'Lock' OR clock_timestamp() - query_start > make_interval(secs => :grace))"
                     ),
-                    {"pid": pid},
+                    {"pids": sorted(backends), "grace": STOP_GRACE_SECONDS},
                 ).scalar()
                 connection.commit()
         except Exception as exc:  # the run still ends at its own statement's timeout
@@ -404,6 +437,7 @@ def _cancel_when_stopped(
             continue
         if cancelled:
             logger.warning(
-                "stop requested: cancelled the statement the job was waiting on",
-                extra={"event": "statement_cancelled", "backend_pid": pid},
+                "stop requested: cancelled %s statement(s) the job was waiting on",
+                cancelled,
+                extra={"event": "statement_cancelled", "statements": cancelled},
             )
