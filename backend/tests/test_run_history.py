@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 from freezegun import freeze_time
 from sqlalchemy import select
 
@@ -252,8 +253,18 @@ def test_a_run_whose_record_cannot_be_written_exits_1_after_doing_its_work(app, 
     session.commit()
     factories.refuse_run_records(session)
 
-    with freeze_time(NOW):
-        result = app.test_cli_runner().invoke(args=["disable-inactive-users", "--no-email"])
+    try:
+        with freeze_time(NOW):
+            result = app.test_cli_runner().invoke(args=["disable-inactive-users", "--no-email"])
+    finally:
+        # The trigger would outlive the test in the run's PostgreSQL schema (only rows are emptied between tests).
+        session.rollback()
+        if session.get_bind().dialect.name == "sqlite":
+            session.execute(sa.text("DROP TRIGGER IF EXISTS refuse_run_record"))
+        else:
+            session.execute(sa.text(f"DROP TRIGGER IF EXISTS refuse_run_record ON {factories.table_name(session, 'ops_event')}"))
+            session.execute(sa.text(f"DROP FUNCTION IF EXISTS {factories.table_name(session, 'refuse_run_record')}()"))
+        session.commit()
 
     assert result.exit_code == 1
     assert "could not be recorded in ops_event" in result.stderr

@@ -196,7 +196,8 @@ def run_hourly_job(
         result.warnings_left_out = short_threshold_stages(
             tuple(config["DEACTIVATION_WARN_DAYS"]), report.threshold_days
         )
-        result.mail = _notify(session, config, service_for(session, config, options, clock), report, clock=clock, leave_out=result.warnings_left_out)
+        service = service_for(session, config, options, clock)
+        result.mail = _notify(session, config, service, report, clock=clock, leave_out=result.warnings_left_out)
     # Mail never changes the exit code: failures are logged, recorded as FAILED events and retried.
     # A run without its record does: it failed to leave the evidence it exists for.
     result.exit_code = EXIT_CODES[report.outcome] if result.recorded else EXIT_FAILED
@@ -206,6 +207,7 @@ def run_hourly_job(
 def service_for(
     session: Any, config: Mapping[str, Any], options: JobOptions, clock: Callable[[], datetime]
 ) -> UserDeactivationService:
+    """The rule's service for these options, on this session and clock."""
     service = UserDeactivationService.from_config(session, config, inactive_days=options.days)
     service.clock = clock
     return service
