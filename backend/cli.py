@@ -9,60 +9,48 @@ import contextlib
 import json
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import click
-import sqlalchemy as sa
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from ops_api.clock import utcnow
 from ops_api.config import MAX_DEACTIVATION_MAX_PER_RUN, describe_environment, is_development_environment
-from ops_api.extensions import db
-from ops_api.sql import schema_of
-from ops_backend.migrations.ops_schema import VERSION_TABLE
-from ops_api.job_logging import configure_job_logging
-from ops_api.domain.defaults import MAX_INACTIVE_DAYS
-from ops_api.errors import describe_error
-from ops_api.instants import parse_iso
-from ops_api.services import job_runs
-from ops_api.services.alerts import AlertSettings, alert_for_error, alert_for_report, send_alert
-from ops_api.services.deactivation_report import ReportRangeError, build_report, check_range, parse_bound
 from ops_api.devtools.demo_data import seed_demo
 from ops_api.devtools.load_data import LoadError, load
-from ops_api.services.notifications import MailSettings, NotificationReport, NotificationService, notify_after_run
-from ops_api.services.report_html import project_version, render_evidence_page
-from ops_api.services.user_deactivation import (
-    DeactivationReport,
-    RunOutcome,
-    UserDeactivationService,
-    check_as_of,
+from ops_api.domain.defaults import DEFAULT_INACTIVE_DAYS, DEFAULT_MAX_DISABLE, MAX_INACTIVE_DAYS
+from ops_api.errors import describe_error
+from ops_api.extensions import db
+from ops_api.instants import parse_iso
+from ops_api.job_logging import configure_job_logging
+from ops_api.services import job_runs
+from ops_api.services.deactivation_report import ReportRangeError, build_report, check_range, parse_bound
+from ops_api.services.hourly_job import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_REFUSED_BY_CAP,
+    EXIT_USAGE,
+    JobEnvironmentError,
+    JobOptions,
+    JobResult,
+    run_hourly_job,
 )
+from ops_api.services.hourly_job import check_database as check_database_at
+from ops_api.services.notifications import NotificationReport
+from ops_api.services.report_html import project_version, render_evidence_page
+from ops_api.services.user_deactivation import DeactivationReport, check_as_of
 
 logger = logging.getLogger("ops_api.cli")
 T = TypeVar("T")
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_REFUSED_BY_CAP = 3
-
 # Bounds of the bulk loader's options: beyond them a run would only exhaust memory or overflow SQL integers.
 MAX_LOAD_USERS = 10_000_000
 MAX_LOAD_SESSIONS_PER_USER = 1_000
-
-EXIT_CODES = {
-    RunOutcome.COMPLETED: EXIT_OK,
-    RunOutcome.SKIPPED: EXIT_OK,
-    RunOutcome.FAILED: EXIT_FAILED,
-    RunOutcome.REFUSED_BY_CAP: EXIT_REFUSED_BY_CAP,
-}
-
 
 def create_cli_app() -> Flask:
     """The app for the ``flask`` command (FLASK_APP): a bad setting is one line on stderr and exit 1."""
@@ -134,10 +122,6 @@ class OneLineUsageCommand(click.Command):
             raise OneLineUsageError(exc.format_message(), ctx=exc.ctx) from None
 
 
-class JobEnvironmentError(Exception):
-    """The job cannot run here (database unreachable, schema missing); nothing was changed."""
-
-
 class IsoInstant(click.ParamType):
     name = "ISO-8601"
 
@@ -169,33 +153,8 @@ class Duration(click.ParamType):
 
 
 def check_database() -> None:
-    """Raise JobEnvironmentError unless the database answers, holds OPS's users and is migrated.
-
-    "Migrated" is read from this project's own version table in OPS's schema;
-    OPS's alembic_version says nothing about this project's additions.
-    """
-    url = db.engine.url.render_as_string(hide_password=True)
-    schema = schema_of(db.engine)
-    where = f"schema {schema!r} of {url}" if schema else url
-    try:
-        with db.engine.connect() as connection:
-            has_users = sa.inspect(connection).has_table("ops_user", schema=schema)
-            current = MigrationContext.configure(
-                connection, opts={"version_table": VERSION_TABLE, "version_table_schema": schema}
-            ).get_current_heads()
-    except sa.exc.DBAPIError as exc:
-        raise JobEnvironmentError(f"cannot connect to the database {url}: {describe_error(exc)}") from None
-    if not has_users:
-        raise JobEnvironmentError(
-            f"{where} holds no OPS user table (ops_user); check DATABASE_URL and OPS_DB_SCHEMA"
-            " (an empty database gets OPS's tables from `flask db upgrade`)"
-        )
-    heads = set(ScriptDirectory(current_app.extensions["migrate"].directory).get_heads())
-    if set(current) != heads:
-        at = ", ".join(sorted(current)) or "no migration of this project"
-        raise JobEnvironmentError(
-            f"{where} is at {at}, not {', '.join(sorted(heads))}; run `flask db upgrade` first"
-        )
+    """The app's database answers, holds OPS's users and is migrated; else JobEnvironmentError."""
+    check_database_at(db.engine, current_app.extensions["migrate"].directory)
 
 
 def refuse_outside_development(command: str) -> None:
@@ -221,9 +180,18 @@ def seed_demo_command() -> None:
 
 @click.command("seed-load", cls=OneLineUsageCommand)
 @click.option("--users", type=click.IntRange(min=1, max=MAX_LOAD_USERS), required=True, help="How many users to make.")
-@click.option("--sessions-per-user", type=click.IntRange(min=0, max=MAX_LOAD_SESSIONS_PER_USER), default=10, show_default=True, help="Sessions of each user who ever logged in.")
-@click.option("--seed", type=click.IntRange(min=-(2**31), max=2**31 - 1), default=1, show_default=True, help="The same seed (and --as-of) gives the same data.")
-@click.option("--due", type=click.IntRange(min=0, max=MAX_LOAD_USERS), default=None, help="Steady state with exactly this many ACTIVE users due (0: nobody); default: the realistic spread.")
+@click.option(
+    "--sessions-per-user", type=click.IntRange(min=0, max=MAX_LOAD_SESSIONS_PER_USER), default=10, show_default=True,
+    help="Sessions of each user who ever logged in.",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=-(2**31), max=2**31 - 1), default=1, show_default=True,
+    help="The same seed (and --as-of) gives the same data.",
+)
+@click.option(
+    "--due", type=click.IntRange(min=0, max=MAX_LOAD_USERS), default=None,
+    help="Steady state with exactly this many ACTIVE users due (0: nobody); default: the realistic spread.",
+)
 @click.option("--as-of", "as_of", type=IsoInstant(), default=None, help="The UTC instant the data is relative to [default: now].")
 @click.option("--replace", is_flag=True, help="Empty the user, session, role, event and history tables first.")
 @with_appcontext
@@ -253,11 +221,23 @@ def seed_load_command(users: int, sessions_per_user: int, seed: int, due: int | 
         f"  {EXIT_REFUSED_BY_CAP}  refused by the safety cap: more users due than --max-disable; nobody was disabled"
     ),
 )
-@click.option("--days", type=click.IntRange(min=1, max=MAX_INACTIVE_DAYS), default=None, help="Inactivity threshold in days [default: OPS_DEACTIVATION_INACTIVE_DAYS, 60].")
+@click.option(
+    "--days", type=click.IntRange(min=1, max=MAX_INACTIVE_DAYS), default=None,
+    help=f"Inactivity threshold in days [default: OPS_DEACTIVATION_INACTIVE_DAYS, {DEFAULT_INACTIVE_DAYS}].",
+)
 @click.option("--dry-run", is_flag=True, help="Report who is due; change nothing.")
-@click.option("--as-of", "as_of", type=IsoInstant(), default=None, help="With --dry-run: preview who would be due at this UTC date or instant.")
-@click.option("--max-disable", type=click.IntRange(min=0, max=MAX_DEACTIVATION_MAX_PER_RUN), default=None, help="Safety cap for this run; 0 lifts it [default: OPS_DEACTIVATION_MAX_PER_RUN, 50].")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Report on stdout as text or one JSON document.")
+@click.option(
+    "--as-of", "as_of", type=IsoInstant(), default=None,
+    help="With --dry-run: preview who would be due at this UTC date or instant.",
+)
+@click.option(
+    "--max-disable", type=click.IntRange(min=0, max=MAX_DEACTIVATION_MAX_PER_RUN), default=None,
+    help=f"Safety cap for this run; 0 lifts it [default: OPS_DEACTIVATION_MAX_PER_RUN, {DEFAULT_MAX_DISABLE}].",
+)
+@click.option(
+    "--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="Report on stdout as text or one JSON document.",
+)
 @click.option("--no-email", "no_email", is_flag=True, help="Send no warnings, notices or summaries in this run.")
 @with_appcontext
 def disable_inactive_users_command(
@@ -273,65 +253,43 @@ def disable_inactive_users_command(
     if as_of is not None and not dry_run:
         raise OneLineUsageError("--as-of is accepted only with --dry-run; a real run always uses now")
     configure_job_logging()
-    alerts = AlertSettings.from_config(current_app.config)
-    started_at = utcnow()
-    try:
-        check_database()
-    except JobEnvironmentError as exc:
-        # Unreachable, or without the schema: no ops_event can be written there.
-        click.echo(f"error: {exc}", err=True)
-        send_alert(alerts, alert_for_error(str(exc), env_name=alerts.env_name, dry_run=dry_run))
-        raise SystemExit(EXIT_FAILED) from None
-    try:
-        service = UserDeactivationService.from_config(db.session, current_app.config, inactive_days=days)
-        with stop_requested_by_signal() as stop:
-            report = service.disable_inactive_users(
-                dry_run=dry_run, max_disable=max_disable, as_of=as_of, should_stop=stop.is_set
-            )
-    except Exception as exc:  # the run could not run: say so in one line, details in the log
-        error = describe_error(exc)
-        logger.error("disable-inactive-users could not run: %s", exc, exc_info=True, extra={"event": "run_error"})
-        click.echo(f"error: disable-inactive-users could not run: {error}", err=True)
-        send_alert(alerts, alert_for_error(error, env_name=alerts.env_name, dry_run=dry_run))
-        _record(
-            job_runs.record_failed_run,
+    options = JobOptions(days=days, dry_run=dry_run, as_of=as_of, max_disable=max_disable, send_email=not no_email)
+    with stop_requested_by_signal() as stop:
+        result = run_hourly_job(
             db.session,
-            error=error,
-            dry_run=dry_run,
-            threshold_days=days or current_app.config["DEACTIVATION_INACTIVE_DAYS"],
-            started_at=started_at,
-            as_of=as_of,
+            current_app.config,
+            options=options,
+            migrations_directory=current_app.extensions["migrate"].directory,
+            clock=utcnow,
+            should_stop=stop.is_set,
         )
-        raise SystemExit(EXIT_FAILED) from None
+    render_job_result(result, output_format)
+    raise SystemExit(result.exit_code)
 
-    send_alert(alerts, alert_for_report(report, env_name=alerts.env_name))
-    recorded = _record(job_runs.record_run, db.session, report)
-    if not recorded:
-        # The run's evidence is missing: an auditor would see an hour with no
-        # run. Say so loudly, whatever the run itself did.
-        send_alert(
-            alerts,
-            alert_for_error(
-                "the run finished but its record could not be written to ops_event",
-                env_name=alerts.env_name,
-                dry_run=dry_run,
-            ),
-        )
-    # Also after SIGTERM: the notices for users this run disabled are planned
-    # from its report, so no later run could send them.
-    mail = None if no_email else _notify(service, report)
+
+def render_job_result(result: JobResult, output_format: str) -> None:
+    """The run's report on stdout (text or JSON), its one-line errors on stderr."""
+    for line in result.errors:
+        click.echo(line, err=True)
+    report, mail = result.report, result.mail
+    if report is None:
+        return
     if output_format == "json":
         document = report.to_dict()
         if mail is not None and (mail.dry_run or mail.email_enabled):
             document["notifications"] = mail.to_dict()
+        if result.warnings_left_out:
+            document["warnings_left_out"] = list(result.warnings_left_out)
         click.echo(json.dumps(document, indent=2))
     else:
         click.echo(render_text(report))
+        if result.warnings_left_out:
+            stages = ", ".join(f"{stage}-day" for stage in result.warnings_left_out)
+            click.echo(
+                f"No {stages} warnings in this run: the threshold ({report.threshold_days} days) is not longer than them."
+            )
         if mail is not None:
             click.echo(render_notifications_text(mail))
-    # Mail never changes the exit code: failures are logged, recorded as FAILED events and retried.
-    # A run without its record does: it failed to leave the evidence it exists for.
-    raise SystemExit(EXIT_CODES[report.outcome] if recorded else EXIT_FAILED)
 
 
 @contextlib.contextmanager
@@ -340,40 +298,71 @@ def stop_requested_by_signal() -> Iterator[threading.Event]:
 
     The platform sends SIGTERM to a replica that ran too long; finishing the
     current user's transaction and then reporting beats dying half-way.
+
+    Python runs a signal handler only between bytecodes, so while a driver
+    blocks in C (psycopg2 waiting on a lock) the handler waits too. The
+    interpreter's own C handler still writes the signal's number to a wakeup
+    socket at once; a thread reading it sets the stop request, so the job can
+    cancel the statement it waits on (services/hourly_job.py).
     """
     stop = threading.Event()
+    logged: set[int] = set()
 
     def request_stop(signum: int, frame: Any) -> None:
-        if not stop.is_set():
+        if not logged:
             logger.warning(
                 "received %s: stopping after the user in hand",
                 signal.Signals(signum).name,
                 extra={"event": "stop_requested", "signal": signal.Signals(signum).name},
             )
+        logged.add(signum)
         stop.set()
 
     previous = {signum: signal.signal(signum, request_stop) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
-        yield stop
+        with _signals_seen_at_once(stop, (signal.SIGTERM, signal.SIGINT)):
+            yield stop
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
-def _notify(service: UserDeactivationService, report: DeactivationReport) -> NotificationReport | None:
-    """Warnings, notices and the admins' summary after the run; a problem is logged, never raised."""
+@contextlib.contextmanager
+def _signals_seen_at_once(stop: threading.Event, signals: tuple[int, ...]) -> Iterator[None]:
+    """Set ``stop`` from a thread as soon as one of ``signals`` arrives, even while the main thread blocks in C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # set_wakeup_fd works only in the main thread; the Python handler alone must do
+        return
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
     try:
-        mail = NotificationService(db.session, MailSettings.from_config(current_app.config), service)
-        return notify_after_run(mail, report)
-    except Exception as exc:
-        db.session.rollback()
-        logger.error(
-            "inactivity e-mail could not be planned or sent: %s",
-            describe_error(exc),
-            exc_info=True,
-            extra={"event": "notifications_error", "error": describe_error(exc)},
-        )
-        return None
+        previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    except ValueError:
+        reader.close()
+        writer.close()
+        yield
+        return
+
+    def watch() -> None:
+        while True:
+            try:
+                data = reader.recv(64)
+            except OSError:
+                return
+            if not data:
+                return
+            if any(number in signals for number in data):
+                stop.set()
+
+    watcher = threading.Thread(target=watch, name="signal-watcher", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(previous_fd)
+        writer.close()  # the watcher reads the end of the stream and returns
+        watcher.join(5)
+        reader.close()
 
 
 def read_or_exit(what: str, read: Callable[[], T]) -> T:
@@ -386,21 +375,6 @@ def read_or_exit(what: str, read: Callable[[], T]) -> T:
     except Exception as exc:
         click.echo(f"error: cannot read {what}: {describe_error(exc)}", err=True)
     raise SystemExit(EXIT_FAILED)
-
-
-def _record(write: Any, *args: Any, **kwargs: Any) -> bool:
-    """Write the run's ops_event; return whether it was written (a failure is logged and said on stderr)."""
-    try:
-        write(*args, **kwargs)
-    except Exception as exc:
-        logger.error(
-            "could not record the run in ops_event: %s",
-            describe_error(exc),
-            extra={"event": "run_event_not_written", "error": describe_error(exc)},
-        )
-        click.echo(f"error: the run could not be recorded in ops_event: {describe_error(exc)}", err=True)
-        return False
-    return True
 
 
 @click.command(
@@ -420,7 +394,10 @@ def _record(write: Any, *args: Any, **kwargs: Any) -> bool:
     show_default=True,
     help="How old the last successful real run may be: 90m, 2h, 1d.",
 )
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="One line of text, or one JSON document.")
+@click.option(
+    "--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="One line of text, or one JSON document.",
+)
 @with_appcontext
 def disable_inactive_users_health_command(max_age: timedelta, output_format: str) -> None:
     """Report when disable-inactive-users last completed a real run (dry and skipped runs do not count).
@@ -468,7 +445,10 @@ class ReportBound(click.ParamType):
     ),
 )
 @click.option("--from", "start", type=ReportBound(end=False), required=True, help="First day (or UTC instant) of the period.")
-@click.option("--to", "end", type=ReportBound(end=True), required=True, help="Last day of the period, included (or an exclusive UTC instant).")
+@click.option(
+    "--to", "end", type=ReportBound(end=True), required=True,
+    help="Last day of the period, included (or an exclusive UTC instant).",
+)
 @click.option(
     "--format", "output_format", type=click.Choice(["csv", "json", "html"]), default="csv", show_default=True,
     help="One CSV table, one JSON document, or one self-contained HTML page for an assessor.",

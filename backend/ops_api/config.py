@@ -79,6 +79,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # PostgreSQL: how long a statement waits for a row or table lock (OPS_DB_LOCK_TIMEOUT_MS).
         # The job then fails that one user, not the run; nothing waits forever.
         "DB_LOCK_TIMEOUT_MS": 5000,
+        # PostgreSQL: how long one statement of the job's rule may run (OPS_DB_STATEMENT_TIMEOUT_MS).
+        "DB_STATEMENT_TIMEOUT_MS": 300_000,
         # Failure alerts (OPS_ALERT_URLS, OPS_ENV_NAME): alert URLs (their forms are in
         # services/alert_destinations.py) and the environment's name, which every alert carries.
         "ALERT_URLS": (),
@@ -299,7 +301,7 @@ def secret_weakness(secret: str) -> str | None:
     if secret in (secret + secret)[1:-1]:
         return "is one piece repeated"
     codes = [ord(c) for c in secret]
-    steps = [b - a for a, b in zip(codes, codes[1:])]
+    steps = [b - a for a, b in zip(codes, codes[1:], strict=False)]
     bits = min(_entropy_bits(codes), _entropy_bits(steps))
     if bits < MIN_SECRET_ESTIMATED_BITS:
         return f"looks patterned (about {int(bits)} bits of entropy; at least {MIN_SECRET_ESTIMATED_BITS} are needed)"
@@ -494,6 +496,10 @@ def finalize(config: MutableMapping[str, Any]) -> None:
     config["DB_SCHEMA"] = schema
     config["DB_LOCK_TIMEOUT_MS"] = _positive_int(config, "DB_LOCK_TIMEOUT_MS", allow_zero=False, highest=3_600_000)
     config["MAX_CONTENT_LENGTH"] = _positive_int(config, "MAX_CONTENT_LENGTH", allow_zero=False, highest=MAX_CONTENT_LENGTH_LIMIT)
+    # No more than the platform's 30-minute timeout: a statement that runs longer is stuck.
+    config["DB_STATEMENT_TIMEOUT_MS"] = _positive_int(
+        config, "DB_STATEMENT_TIMEOUT_MS", allow_zero=False, highest=1_800_000
+    )
     options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # Writers wait for each other instead of failing at once.

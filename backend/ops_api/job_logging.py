@@ -32,7 +32,7 @@ class JsonLineFormatter(logging.Formatter):
         return json.dumps(document, default=str)
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler[IO[str]]):
     """Write to whatever ``sys.stderr`` is when a record comes, not what it was when the handler was made.
 
     A command run in process (a test runner, an embedding caller) may swap
@@ -43,7 +43,7 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> IO[str]:
         return sys.stderr
 

@@ -5,8 +5,8 @@ import sys
 import uuid
 
 import pytest
-from flask import Flask
 import sqlalchemy as sa
+from flask import Flask
 from sqlalchemy.engine import make_url
 
 from ops_api import create_app
@@ -123,6 +123,12 @@ def test_the_mapping_given_to_create_app_wins_over_the_environment(monkeypatch):
     assert app.config["DEACTIVATION_INACTIVE_DAYS"] == 30
 
 
+def test_the_job_statement_timeout_defaults_to_five_minutes_and_can_be_set(monkeypatch):
+    assert create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"}).config["DB_STATEMENT_TIMEOUT_MS"] == 300_000
+    monkeypatch.setenv("OPS_DB_STATEMENT_TIMEOUT_MS", "60000")
+    assert create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"}).config["DB_STATEMENT_TIMEOUT_MS"] == 60_000
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
@@ -131,6 +137,9 @@ def test_the_mapping_given_to_create_app_wins_over_the_environment(monkeypatch):
         ("OPS_DEACTIVATION_INACTIVE_DAYS", "sixty", "must be a whole number"),
         ("OPS_DEACTIVATION_INACTIVE_DAYS", "1.5", "must be a whole number"),
         ("OPS_DEACTIVATION_MAX_PER_RUN", "-1", "must be 0 or more"),
+        ("OPS_DB_STATEMENT_TIMEOUT_MS", "0", "must be 1 or more"),
+        ("OPS_DB_STATEMENT_TIMEOUT_MS", "5m", "must be a whole number"),
+        ("OPS_DB_STATEMENT_TIMEOUT_MS", "1800001", "must be 1800000 or less"),
         ("OPS_DEACTIVATION_EXCLUDED_OIDC_IDS", "not-a-uuid", "is not a UUID"),
         ("OPS_DEACTIVATION_EXCLUDED_OIDC_IDS", "[1, 2", "is not valid JSON"),
     ],
@@ -163,6 +172,7 @@ ENORMOUS = "9" * 5000  # more digits than Python will read as a number
         ("OPS_DEACTIVATION_WARN_DAYS", HUGE, "must be at least 1 and less than"),
         ("OPS_DEACTIVATION_WARN_DAYS", ENORMOUS, "must be at least 1 and less than"),
         ("OPS_DEACTIVATION_WARN_DAYS", f"7,{ENORMOUS}", "must be at least 1 and less than"),
+        ("OPS_DB_STATEMENT_TIMEOUT_MS", ENORMOUS, "must be 1800000 or less"),
         ("OPS_SMTP_PORT__DEEP", "1", "'__' names a setting that is not a mapping"),
     ],
 )

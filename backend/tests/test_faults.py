@@ -8,13 +8,15 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from freezegun import freeze_time
 from sqlalchemy import insert, select
 
-from cli_runner import invoke, start_flask
 from ops_api.clock import utcnow
 from ops_api.models import OpsDBHistory, OpsDBHistoryType, OpsEvent, OpsEventStatus, OpsEventType, User, UserSession, UserStatus
-from webhook_receiver import webhook_receiver
+
 import factories
+from cli_runner import invoke, start_flask
+from webhook_receiver import webhook_receiver
 
 DUE = 150
 JOB_APPLICATION_NAME = "ops_job_under_fault"
@@ -192,3 +194,140 @@ def test_many_users_at_once_are_asked_about_in_batches(session):
 
     # More ids than PostgreSQL takes parameters in one statement.
     assert UserDeactivationService(session).last_seen_of(range(1, 70_002)) == {}
+
+
+# -- stuck and killed runs ------------------------------------------------------
+
+
+def job_backends_waiting_on_a_lock(database_url, application_name):
+    engine = factories.open_engine(database_url)
+    with engine.connect() as connection:
+        waiting = connection.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name AND wait_event_type = 'Lock'"
+            ),
+            {"name": application_name},
+        ).scalar()
+    engine.dispose()
+    return waiting
+
+
+def run_events(session):
+    session.expire_all()
+    return session.scalars(
+        select(OpsEvent).where(OpsEvent.event_type == OpsEventType.DISABLE_INACTIVE_USERS).order_by(OpsEvent.id)
+    ).all()
+
+
+@pytest.mark.parametrize("table", ["ops_user", "user_session"])
+def test_sigterm_while_the_read_waits_on_a_table_lock_ends_the_run_within_10_s_and_changes_nothing(
+    session, database_url, slow_due_population, table
+):
+    job_url = f"{database_url}{'&' if '?' in database_url else '?'}application_name={JOB_APPLICATION_NAME}"
+    holder = factories.open_engine(database_url)
+    with holder.connect() as connection:
+        connection.execute(sa.text(f"LOCK TABLE {factories.table_name(session, table)} IN ACCESS EXCLUSIVE MODE"))
+        # Timeouts far beyond the test: only the stop request can end the wait.
+        job = start_flask(
+            "disable-inactive-users", "--max-disable", "0", "--format", "json", database_url=job_url,
+            OPS_DB_LOCK_TIMEOUT_MS="600000", OPS_DB_STATEMENT_TIMEOUT_MS="600000",
+        )
+        deadline = time.monotonic() + 60
+        while not job_backends_waiting_on_a_lock(database_url, JOB_APPLICATION_NAME):
+            assert time.monotonic() < deadline and job.process.poll() is None, "the run never waited on the lock"
+            time.sleep(0.05)
+        signalled = time.monotonic()
+        job.send_signal(signal.SIGTERM)
+        stdout, stderr = job.communicate(timeout=15)
+        took = time.monotonic() - signalled
+        # The table lock is still held here: the run ended on the stop request, not because the lock went.
+        lock_still_held_elsewhere = True
+        from ops_api.services.job_runs import run_lock_held
+
+        assert run_lock_held(session) is False  # the one-run lock went with the run
+        connection.rollback()
+    holder.dispose()
+
+    assert lock_still_held_elsewhere and took < 10, f"{took:.1f} s"
+    assert job.returncode == 1, stderr[-1000:]
+    assert "could not run: stopped on request" in stderr
+    assert count_inactive(database_url) == 0
+    assert assert_nothing_half_applied(session, slow_due_population) == set()
+    if table == "user_session":
+        (event,) = run_events(session)
+        assert event.event_status is OpsEventStatus.FAILED
+        assert event.event_details["outcome"] == "failed"
+    else:
+        # ops_event refers to ops_user: with ops_user locked no event can be written either; the stop
+        # request cancels those writes too, says so, and the alert is the run's trace.
+        assert run_events(session) == []
+        assert "could not be recorded in ops_event" in stderr
+
+
+def test_the_read_phase_fails_at_the_lock_timeout_or_the_statement_timeout_not_never(session, database_url, app_from_env):
+    factories.make_user(session, email="idle@example.gov", created_on=utcnow() - timedelta(days=400))
+    session.commit()
+    holder = factories.open_engine(database_url)
+    for settings, expected in (
+        ({"OPS_DB_LOCK_TIMEOUT_MS": "300"}, "lock timeout"),
+        ({"OPS_DB_LOCK_TIMEOUT_MS": "600000", "OPS_DB_STATEMENT_TIMEOUT_MS": "300"}, "statement timeout"),
+    ):
+        app = app_from_env(**settings)
+        with holder.connect() as connection:
+            # user_session: the read phase's first table; ops_event (the run's record) stays writable.
+            connection.execute(sa.text(f"LOCK TABLE {factories.table_name(session, 'user_session')} IN ACCESS EXCLUSIVE MODE"))
+            started = time.monotonic()
+            result = invoke(app, "disable-inactive-users", "--no-email")
+            took = time.monotonic() - started
+            connection.rollback()
+        assert result.exit_code == 1, result.stderr
+        assert "could not run" in result.stderr and expected in result.stderr
+        assert took < 10
+        assert count_inactive(database_url) == 0
+        assert run_events(session)[-1].event_status is OpsEventStatus.FAILED
+    holder.dispose()
+
+
+def test_a_run_killed_with_sigkill_shows_as_did_not_finish_in_the_health_check_and_the_evidence(
+    app, session, database_url, slow_due_population
+):
+    from ops_api.services.deactivation_report import build_report
+    from ops_api.services.job_runs import job_health, run_lock_held
+
+    job = start_flask("disable-inactive-users", "--max-disable", "0", "--format", "json", database_url=database_url)
+    wait_until_some_are_disabled(database_url)
+    job.process.kill()
+    job.communicate(timeout=10)
+
+    disabled = assert_nothing_half_applied(session, slow_due_population)
+    assert 0 < len(disabled) < DUE
+    (event,) = run_events(session)
+    assert event.event_status is OpsEventStatus.UNKNOWN and event.event_details["outcome"] == "running"
+    deadline = time.monotonic() + 10
+    while run_lock_held(session):  # the server notices the dead connection
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+        session.rollback()
+
+    later = utcnow() + timedelta(minutes=2)
+    health = job_health(session, now=later)
+    assert not health.healthy and health.last_run_outcome == "did_not_finish"
+    assert "latest real run: did not finish" in health.describe()
+    checked = invoke(app, "disable-inactive-users-health", "--format", "json", now=later)
+    assert checked.exit_code == 1 and json.loads(checked.stdout)["last_run_outcome"] == "did_not_finish"
+    with freeze_time(later):
+        answer = app.test_client().get("/api/v1/health/disable-inactive-users")
+    assert answer.status_code == 503 and "latest real run: did not finish" in answer.get_data(as_text=True)
+
+    hour = event.created_on.replace(minute=0, second=0, microsecond=0)
+    evidence = build_report(session, start=hour, end=hour + timedelta(hours=1), now=hour + timedelta(hours=1, minutes=5), threshold_days=60)
+    assert [run["outcome"] for run in evidence.runs] == ["did_not_finish"]
+    assert evidence.hours == 1 and evidence.hours_with_a_real_run == 0  # a run that did not finish is no completed run
+    assert len([d for d in evidence.deactivations if d["automatic"]]) == len(disabled)
+
+    rerun = invoke(app, "disable-inactive-users", "--max-disable", "0", "--format", "json")
+
+    assert rerun.exit_code == 0, rerun.stderr[-1000:]
+    assert assert_nothing_half_applied(session, slow_due_population) == slow_due_population
+    first, second = run_events(session)
+    assert first.event_details["outcome"] == "running" and second.event_details["outcome"] == "completed"

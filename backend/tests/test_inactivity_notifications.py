@@ -14,8 +14,6 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from cli_runner import invoke
-from factories import make_session, make_user
 from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, User, UserStatus
 from ops_api.services.notifications import (
     KIND_NOTICE,
@@ -27,6 +25,9 @@ from ops_api.services.notifications import (
 )
 from ops_api.services.user_deactivation import UserDeactivationService
 from ops_api.services.users import reactivate_user
+
+from cli_runner import invoke
+from factories import make_session, make_user
 from smtp_server import free_port, smtp_server
 
 MINUTE = timedelta(minutes=1)
@@ -432,3 +433,46 @@ def test_the_hourly_e_mail_step_with_nothing_due_costs_two_statements_whatever_t
     # Besides PostgreSQL's advisory lock and unlock: the failed-message look-up and the warning candidates.
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "advisory" not in s]
     assert len(selects) == 2, selects
+
+
+def test_a_threshold_at_or_below_a_warning_stage_drops_those_warnings_but_never_a_notice_or_summary(
+    session, server, user_admin, app_from_env
+):
+    """--days 7 with the default stages 7,1: no 7-day warning (it would come before the account could be idle
+    that long), the 1-day one still; --days 1: no warning at all. Every disabled user gets a recorded notice."""
+    due = make_user(session, email="due@example.gov", created_on=NOW - 400 * DAY)
+    make_session(session, due, last_active_at=NOW - 10 * DAY)
+    soon = make_user(session, email="soon@example.gov", created_on=NOW - 400 * DAY)
+    make_session(session, soon, last_active_at=NOW - 6 * DAY - 12 * HOUR)  # due in 12 h at 7 days
+    idle = make_user(session, email="idle@example.gov", created_on=NOW - 400 * DAY)
+    make_session(session, idle, last_active_at=NOW - 3 * DAY)
+    session.commit()
+    app = app_from_env(**server.environment())
+    assert app.config["DEACTIVATION_WARN_DAYS"] == (7, 1)
+
+    result = run_job(app, "--days", "7", "--format", "json")
+
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["disabled"] == [due.id] and report["warnings_left_out"] == [7]
+    assert [(m["kind"], m["recipient"], m["stage"]) for m in report["notifications"]["messages"]] == [
+        (KIND_NOTICE, "due@example.gov", None),
+        (KIND_SUMMARY, "pat.admin@example.gov", None),
+        (KIND_WARNING, "soon@example.gov", 1),
+    ]
+    assert [e.event_details["user_id"] for e in notification_events(session, kind=KIND_NOTICE)] == [due.id]
+    assert len(notification_events(session, kind=KIND_SUMMARY)) == 1
+    assert [e.event_status for e in notification_events(session)] == [OpsEventStatus.SUCCESS] * 3
+    assert '"warnings_left_out"' in result.stderr  # the log says why
+
+    result = run_job(app, "--days", "1")
+
+    assert result.exit_code == 0, result.stderr
+    assert "No 7-day, 1-day warnings in this run: the threshold (1 days) is not longer than them." in result.stdout
+    notices = notification_events(session, kind=KIND_NOTICE)
+    assert sorted(e.event_details["user_id"] for e in notices) == sorted([due.id, soon.id, idle.id])
+    assert len(notification_events(session, kind=KIND_SUMMARY)) == 2
+    assert len(notification_events(session, kind=KIND_WARNING)) == 1  # only the one from the 7-day run
+    assert sorted(m.to for m in server.mailbox.take()) == sorted(
+        ["due@example.gov", "pat.admin@example.gov", "soon@example.gov", "soon@example.gov", "idle@example.gov", "pat.admin@example.gov"]
+    )

@@ -3,15 +3,17 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from factories import make_session, make_user, refuse_deactivation_of, remove_refusal
 from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, User, UserStatus
 from ops_api.services import job_runs
 from ops_api.services.job_runs import format_duration, job_health, parse_duration, record_failed_run, record_run
 from ops_api.services.user_deactivation import UserDeactivationService
+
 import factories
+from factories import make_session, make_user, refuse_deactivation_of, remove_refusal
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
@@ -184,7 +186,7 @@ def test_failed_refused_and_could_not_run_runs_do_not_count_but_are_reported(ses
 def test_a_run_skipped_by_the_lock_does_not_count(session, system_admin, database_url):
     import sqlalchemy as sa
 
-    from ops_api.services.user_deactivation import RUN_LOCK_ARGUMENTS, RUN_LOCK_NAMESPACE
+    from ops_api.services.user_deactivation import RUN_LOCK_ARGUMENTS
 
     holder = factories.open_engine(database_url)
     with holder.connect() as connection, freeze_time(NOW):
@@ -252,8 +254,18 @@ def test_a_run_whose_record_cannot_be_written_exits_1_after_doing_its_work(app, 
     session.commit()
     factories.refuse_run_records(session)
 
-    with freeze_time(NOW):
-        result = app.test_cli_runner().invoke(args=["disable-inactive-users", "--no-email"])
+    try:
+        with freeze_time(NOW):
+            result = app.test_cli_runner().invoke(args=["disable-inactive-users", "--no-email"])
+    finally:
+        # The trigger would outlive the test in the run's PostgreSQL schema (only rows are emptied between tests).
+        session.rollback()
+        if session.get_bind().dialect.name == "sqlite":
+            session.execute(sa.text("DROP TRIGGER IF EXISTS refuse_run_record"))
+        else:
+            session.execute(sa.text(f"DROP TRIGGER IF EXISTS refuse_run_record ON {factories.table_name(session, 'ops_event')}"))
+            session.execute(sa.text(f"DROP FUNCTION IF EXISTS {factories.table_name(session, 'refuse_run_record')}()"))
+        session.commit()
 
     assert result.exit_code == 1
     assert "could not be recorded in ops_event" in result.stderr

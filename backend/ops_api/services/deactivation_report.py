@@ -8,10 +8,12 @@ For an assessor, over ``[start, end)`` (UTC):
   activity at that moment, the inactivity warnings sent in the threshold's
   span before it and the notices sent after it.
 * **Runs**: every run-summary event of ``disable-inactive-users`` (real and
-  dry), with its outcome and counts.
+  dry), with its outcome and counts. A run records its event when it starts;
+  one killed before it could complete it (``kill -9``) shows as
+  ``did_not_finish`` and, like one still running, covers no hour.
 * **Schedule**: the whole UTC hours of the period (up to now) in which no real
   run left a summary event, merged into gaps, so a scheduler that stopped
-  shows.
+  shows. A run that did not finish leaves its hour a gap.
 
 *Last activity* is rebuilt from what the database still holds, as the rule
 would have computed it at the deactivation's moment: the latest of the user's
@@ -43,9 +45,10 @@ from sqlalchemy.orm import Session, aliased
 
 from ops_api.clock import ensure_utc
 from ops_api.domain.defaults import NOTICE_RETRY_WINDOW
+from ops_api.domain.notification_policy import KIND_NOTICE, KIND_WARNING
 from ops_api.instants import parse_iso
 from ops_api.models import OpsEvent, OpsEventType, User, UserSession, UserStatus
-from ops_api.domain.notification_policy import KIND_NOTICE, KIND_WARNING
+from ops_api.services import job_runs
 from ops_api.services.notifications import EVENT_TYPE as NOTIFICATION_EVENT
 from ops_api.services.users import SYSTEM_ADMIN_OIDC_ID
 
@@ -305,12 +308,14 @@ def _runs(session: Session, start: datetime, end: datetime, now: datetime) -> li
         )
         .order_by(OpsEvent.created_on, OpsEvent.id)
     ).all()
+    lock_held = job_runs.run_lock_held(session) if rows else None
     return [
         {
             "event_id": event_id,
             "at": at.isoformat(),
             "status": status.name,
-            "outcome": (details or {}).get("outcome"),
+            # A run killed before it completed its event reads "did_not_finish".
+            "outcome": job_runs.outcome_of(details, at, now=now, lock_held=lock_held),
             "dry_run": bool((details or {}).get("dry_run")),
             "candidates": (details or {}).get("candidates"),
             "disabled": (details or {}).get("disabled"),
@@ -337,7 +342,8 @@ def _schedule(report: DeactivationEvidence, now: datetime) -> None:
     ran = {
         datetime.fromisoformat(run["at"]).replace(minute=0, second=0, microsecond=0)
         for run in report.runs
-        if not run["dry_run"]
+        # A run that did not finish (or is still running) is not a finished real run.
+        if not run["dry_run"] and run["outcome"] not in (job_runs.OUTCOME_RUNNING, job_runs.OUTCOME_DID_NOT_FINISH)
     }
     gaps: list[dict[str, Any]] = []
     hours, covered = 0, 0

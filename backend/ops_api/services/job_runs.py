@@ -1,7 +1,8 @@
 """The inactive-account job's run history in ``ops_event``, and the health check built on it.
 
-Every finished run, real or dry, leaves one ``DISABLE_INACTIVE_USERS`` event:
-``SUCCESS`` when the run completed or was skipped because another run held the
+Every run, real or dry, leaves one ``DISABLE_INACTIVE_USERS`` event, written
+when it starts (status ``UNKNOWN``, outcome ``running``) and completed when it
+ends: ``SUCCESS`` when the run completed or was skipped because another run held the
 lock, ``FAILED`` otherwise (a user failed, the safety cap refused the run, or
 the run could not run at all). Its ``event_details`` say what happened:
 outcome, dry_run, counts, duration, as_of, threshold, skipped_reason and the
@@ -11,7 +12,10 @@ Transactions: :func:`record_run` and :func:`record_failed_run` own theirs.
 Each first rolls back whatever the caller's session still holds (so a failed
 run's half-done work is undone and its locks are released), then writes the
 event on a session of its own and commits it, so the event survives that
-rollback. The command that ran the job calls one of them once, after the run.
+rollback. The job (services/hourly_job.py) calls :func:`record_start` first
+and one of them once, after the run. A run killed before it completes its
+event leaves it "running"; readers show it as "did_not_finish"
+(:func:`outcome_of`).
 
 Health: the job is healthy when its last successful *real* run (outcome
 ``completed``, not a dry run) finished no longer than ``max_age`` ago. A run
@@ -24,21 +28,33 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ops_api.clock import ensure_utc, utcnow
 from ops_api.domain.defaults import JOB_NAME
 from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType
 from ops_api.services.user_deactivation import DeactivationReport, RunOutcome
+from ops_api.sql import schema_of
 
 logger = logging.getLogger(__name__)
 
 EVENT_TYPE = OpsEventType.DISABLE_INACTIVE_USERS
+# The outcome a run's event has from its start until the run completes it.
+OUTCOME_RUNNING = "running"
+# What readers call a run whose event still says "running" when no run can be behind it any more.
+OUTCOME_DID_NOT_FINISH = "did_not_finish"
+# The longest a run may take: the platform's timeout (deploy/: 1800 s). A run
+# still "running" after this was killed (kill -9, lost node) before it could
+# complete its record.
+RUN_DEADLINE = timedelta(minutes=30)
+# A run records its start a moment before it takes the one-run lock.
+STARTING_GRACE = timedelta(minutes=1)
 # How many errors the event keeps; the job's log has all of them.
 MAX_ERRORS_IN_EVENT = 20
 # The hourly job plus its 30-minute timeout fits twice into this.
@@ -69,15 +85,51 @@ def run_details(report: DeactivationReport, *, finished_at: datetime) -> dict[st
     }
 
 
-def record_run(session: Session, report: DeactivationReport) -> int:
-    """Write the summary event of a finished run and commit it; return its id."""
+def record_start(
+    session: Session,
+    *,
+    dry_run: bool,
+    threshold_days: int | None,
+    max_disable: int | None,
+    as_of: datetime | None,
+    started_at: datetime,
+) -> int:
+    """Write the event of a run that starts (status UNKNOWN, outcome "running") and commit it; return its id.
+
+    :func:`record_run` or :func:`record_failed_run` completes the same row when
+    the run ends; a run killed before that leaves it "running", which readers
+    show as "did not finish" once no run can still be behind it.
+    """
+    details = {
+        "job": JOB_NAME,
+        "outcome": OUTCOME_RUNNING,
+        "dry_run": dry_run,
+        "as_of": (as_of or started_at).isoformat(),
+        "threshold_days": threshold_days,
+        "max_disable": max_disable,
+        "started_at": started_at.isoformat(),
+        "candidates": None,
+        "disabled": None,
+        "failed": None,
+        "no_longer_due": None,
+        "finished_at": None,
+        "skipped_reason": None,
+        "errors": [],
+    }
+    return _write_event(session, OpsEventStatus.UNKNOWN, details, started_at)
+
+
+def record_run(
+    session: Session, report: DeactivationReport, *, event_id: int | None = None, now: datetime | None = None
+) -> int:
+    """Write (or, given ``event_id``, complete) the summary event of a finished run and commit it; return its id."""
     status = (
         OpsEventStatus.SUCCESS
         if report.outcome in (RunOutcome.COMPLETED, RunOutcome.SKIPPED)
         else OpsEventStatus.FAILED
     )
-    finished_at = utcnow()
-    return _write_event(session, status, run_details(report, finished_at=finished_at), finished_at)
+    finished_at = utcnow() if now is None else ensure_utc(now)
+    return _write_event(session, status, run_details(report, finished_at=finished_at), finished_at, event_id=event_id)
 
 
 def record_failed_run(
@@ -88,9 +140,11 @@ def record_failed_run(
     threshold_days: int | None,
     started_at: datetime,
     as_of: datetime | None = None,
+    event_id: int | None = None,
+    now: datetime | None = None,
 ) -> int:
-    """Write the FAILED event of a run that could not run, after rolling back its work; return its id."""
-    finished_at = utcnow()
+    """Write (or complete) the FAILED event of a run that could not run, after rolling back its work; return its id."""
+    finished_at = utcnow() if now is None else ensure_utc(now)
     details = {
         "job": JOB_NAME,
         "outcome": RunOutcome.FAILED.value,
@@ -106,25 +160,68 @@ def record_failed_run(
         "skipped_reason": None,
         "errors": [{"user_id": None, "error": error}],
     }
-    return _write_event(session, OpsEventStatus.FAILED, details, finished_at)
+    return _write_event(session, OpsEventStatus.FAILED, details, finished_at, event_id=event_id)
 
 
-def _write_event(session: Session, status: OpsEventStatus, details: dict[str, Any], finished_at: datetime) -> int:
+def _write_event(
+    session: Session, status: OpsEventStatus, details: dict[str, Any], at: datetime, *, event_id: int | None = None
+) -> int:
     session.rollback()
     with Session(bind=session.get_bind()) as own:
-        event = OpsEvent(
-            event_type=EVENT_TYPE,
-            event_status=status,
-            event_details=details,
-            created_on=finished_at,
-            updated_on=finished_at,
-        )
-        own.add(event)
+        event = own.get(OpsEvent, event_id) if event_id is not None else None
+        if event is None:
+            event = OpsEvent(event_type=EVENT_TYPE, created_on=at)
+            own.add(event)
+        else:
+            # The run's start row: it keeps its created_on (when the run started).
+            details = {"started_at": (event.event_details or {}).get("started_at"), **details}
+        event.event_status = status
+        event.event_details = details
+        event.updated_on = at
         own.commit()
         return event.id
 
 
 # -- reading ---------------------------------------------------------------
+
+
+def run_lock_held(session: Session) -> bool | None:
+    """Whether some connection holds the one-run lock of this schema now; None where there is no such lock (SQLite)."""
+    from ops_api.services.user_deactivation import RUN_LOCK_NAMESPACE  # the lock's one home
+
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return None
+    return bool(
+        session.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND classid = CAST(:namespace AS bigint)::oid"
+                " AND objid = (hashtext(:schema)::bigint & 4294967295)::oid AND objsubid = 2)"
+            ),
+            {"namespace": RUN_LOCK_NAMESPACE, "schema": schema_of(bind)},
+        ).scalar()
+    )
+
+
+def outcome_of(
+    details: Mapping[str, Any] | None, created_on: datetime, *, now: datetime, lock_held: bool | None
+) -> str | None:
+    """A run event's outcome as a reader should show it: a "running" run that cannot be running is "did_not_finish".
+
+    It cannot be running once RUN_DEADLINE has passed since it started, or (a
+    real run on PostgreSQL, started over STARTING_GRACE ago) when nobody holds
+    the one-run lock it runs under.
+    """
+    outcome = (details or {}).get("outcome")
+    if outcome != OUTCOME_RUNNING:
+        return outcome
+    age = now - ensure_utc(created_on)
+    if age >= RUN_DEADLINE:
+        return OUTCOME_DID_NOT_FINISH
+    if lock_held is False and not (details or {}).get("dry_run") and age >= STARTING_GRACE:
+        return OUTCOME_DID_NOT_FINISH
+    return OUTCOME_RUNNING
 
 
 def _real_run_events() -> Any:
@@ -185,7 +282,7 @@ class JobHealth:
         """One line for a person or an uptime check's log."""
         limit = format_duration(self.max_age)
         latest = (
-            f"; latest real run: {self.last_run_outcome} at {self.last_run_at.isoformat()}"
+            f"; latest real run: {(self.last_run_outcome or 'unknown').replace('_', ' ')} at {self.last_run_at.isoformat()}"
             if self.last_run_at is not None and self.last_run_at != self.last_success_at
             else ""
         )
@@ -219,7 +316,11 @@ def job_health(session: Session, *, max_age: timedelta = DEFAULT_MAX_AGE, now: d
         max_age=max_age,
         last_success_at=last_success_at,
         last_run_at=latest.created_on if latest is not None else None,
-        last_run_outcome=(latest.event_details or {}).get("outcome") if latest is not None else None,
+        last_run_outcome=(
+            outcome_of(latest.event_details, latest.created_on, now=now, lock_held=run_lock_held(session))
+            if latest is not None
+            else None
+        ),
     )
 
 

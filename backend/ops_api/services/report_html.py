@@ -31,7 +31,7 @@ _POLICY = f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; base-uri 'none
 # frame-ancestors works only as a header.
 META_POLICY = _POLICY
 HEADER_POLICY = f"{_POLICY}; frame-ancestors 'none'"
-PROBLEM_OUTCOMES = ("failed", "refused_by_cap")
+PROBLEM_OUTCOMES = ("failed", "refused_by_cap", "did_not_finish")
 DISTRIBUTION = "ops-user-deactivation"
 
 _jinja = Environment(
@@ -164,7 +164,7 @@ def schedule_chart(document: dict[str, Any]) -> Chart:
         "chart-hours",
         "Hours per day with a completed real run",
         "For each day of the period (UTC), stacked: hours in which a real run completed, hours whose only "
-        "real run failed or was refused, and hours in which no real run finished (gaps); a mark under the "
+        "real run failed, was refused or did not finish, and hours in which no real run finished (gaps); a mark under the "
         "axis flags every day with a gap.",
         (("ran", "completed real run"), ("other", "real run, not completed"), ("gap", "no real run (gap)")),
         rows,

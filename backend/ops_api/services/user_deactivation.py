@@ -37,11 +37,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, text, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session
 
-from ops_api.advisory_lock import LOCK_ARGUMENTS
+from ops_api.advisory_lock import LOCK_ARGUMENTS, try_advisory_lock
 from ops_api.clock import ensure_utc, utcnow
 from ops_api.domain.defaults import DEFAULT_INACTIVE_DAYS, DEFAULT_MAX_DISABLE, MAX_INACTIVE_DAYS
 from ops_api.domain.inactivity import disable_due
@@ -56,7 +56,7 @@ from ops_api.services.users import (
     get_or_create_system_admin,
     lock_for_status_change,
 )
-from ops_api.sql import latest_of, schema_of
+from ops_api.sql import latest_of
 
 logger = logging.getLogger(__name__)
 
@@ -563,26 +563,14 @@ class UserDeactivationService:
     def _run_lock(self, *, skip: bool) -> Iterator[bool]:
         """Hold PostgreSQL's session-level advisory lock for the run; yield whether it was acquired.
 
-        Taken on a connection of its own, so the per-user commits (which
-        return the session's connection to the pool) cannot release it early.
         SQLite has no such lock; the per-user re-check under the write lock
         keeps concurrent runs from disabling anyone twice.
         """
-        engine = self.session.get_bind()
-        if skip or engine.dialect.name != "postgresql":
+        if skip:
             yield True
             return
-        with engine.connect() as connection:
-            key = {"namespace": RUN_LOCK_NAMESPACE, "schema": schema_of(engine)}
-            acquired = connection.execute(text(f"SELECT pg_try_advisory_lock{RUN_LOCK_ARGUMENTS}"), key).scalar()
-            connection.commit()
-            try:
-                yield bool(acquired)
-            finally:
-                if acquired:
-                    with contextlib.suppress(Exception):  # a dead connection has released it already
-                        connection.execute(text(f"SELECT pg_advisory_unlock{RUN_LOCK_ARGUMENTS}"), key)
-                        connection.commit()
+        with try_advisory_lock(self.session.get_bind(), RUN_LOCK_NAMESPACE) as acquired:
+            yield acquired
 
 
 def check_as_of(as_of: datetime) -> datetime:
@@ -604,8 +592,10 @@ def _not_after(value: datetime | None, now: datetime) -> datetime | None:
 
 
 def _inactive_user(row: Any, as_of: datetime, now: datetime | None = None) -> InactiveUser:
-    user_id, email, last_seen = row
-    last_seen = _not_after(last_seen, as_of if now is None else now)
+    user_id, email, recorded = row
+    last_seen = _not_after(recorded, as_of if now is None else now)
+    if last_seen is None:  # the queries that come here never select a user without any date
+        raise ValueError(f"user {user_id} has no date to measure inactivity from")
     return InactiveUser(user_id=user_id, email=email, last_seen=last_seen, days_inactive=(as_of - last_seen).days)
 
 

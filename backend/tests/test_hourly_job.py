@@ -1,0 +1,137 @@
+"""The hourly job as one service call (services/hourly_job.py), and how a run that never completed reads."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, User, UserStatus
+from ops_api.services import job_runs
+from ops_api.services.deactivation_report import build_report
+from ops_api.services.hourly_job import EXIT_FAILED, EXIT_OK, JobOptions, check_database, run_hourly_job
+
+import factories
+
+NOW = datetime(2026, 9, 1, 12, 30, tzinfo=timezone.utc)
+DAY = timedelta(days=1)
+
+
+def run_events(session):
+    session.expire_all()
+    return session.scalars(
+        select(OpsEvent).where(OpsEvent.event_type == OpsEventType.DISABLE_INACTIVE_USERS).order_by(OpsEvent.id)
+    ).all()
+
+
+def in_a_thread_without_flask(work):
+    """Run ``work()`` in a thread of its own: no application context, no Flask globals to lean on."""
+    outcome = {}
+
+    def target():
+        from flask import has_app_context
+
+        outcome["had_app_context"] = has_app_context()
+        outcome["value"] = work()
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(60)
+    return outcome
+
+
+def test_the_whole_job_runs_from_a_plain_session_settings_and_clock_and_returns_one_result(
+    app, session, database_url, system_admin
+):
+    idle = factories.make_user(session, email="idle@example.gov", created_on=NOW - 400 * DAY)
+    session.commit()
+    config = dict(app.config)
+    migrations = app.extensions["migrate"].directory
+    engine = factories.open_engine(database_url)
+
+    def work():
+        with Session(bind=engine) as own:
+            return run_hourly_job(
+                own, config, options=JobOptions(send_email=True), migrations_directory=migrations, clock=lambda: NOW
+            )
+
+    outcome = in_a_thread_without_flask(work)
+    engine.dispose()
+
+    assert outcome["had_app_context"] is False
+    result = outcome["value"]
+    assert result.exit_code == EXIT_OK and result.errors == [] and result.could_not_run is None
+    assert result.report.disabled == [idle.id] and result.report.as_of == NOW
+    assert result.recorded and result.alerts_sent == [False]  # no alert URL configured: nothing to send
+    assert result.mail is not None and result.mail.skipped_reason.startswith("e-mail is off")
+    session.expire_all()
+    assert session.get(User, idle.id).status is UserStatus.INACTIVE
+    (event,) = run_events(session)
+    assert event.id == result.run_event_id and event.event_status is OpsEventStatus.SUCCESS
+    assert event.event_details["outcome"] == "completed" and event.event_details["started_at"] == NOW.isoformat()
+
+
+def test_a_database_without_the_schema_is_refused_before_anything_is_recorded(app, tmp_path):
+    empty = factories.open_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    with Session(bind=empty) as own:
+        result = run_hourly_job(
+            own, dict(app.config), options=JobOptions(), migrations_directory=app.extensions["migrate"].directory
+        )
+    empty.dispose()
+
+    assert result.exit_code == EXIT_FAILED and result.report is None and result.run_event_id is None
+    assert "holds no OPS user table" in result.could_not_run and len(result.errors) == 1
+
+
+def test_the_schema_check_takes_its_migrations_directory_explicitly(app, database_url, tmp_path):
+    (tmp_path / "versions").mkdir()
+    (tmp_path / "script.py.mako").write_text("")
+    engine = factories.open_engine(database_url)
+    check_database(engine, app.extensions["migrate"].directory)  # migrated: no complaint
+    with pytest.raises(Exception, match="run `flask db upgrade` first"):
+        check_database(engine, str(tmp_path))  # a directory whose heads this database is not at
+    engine.dispose()
+
+
+def test_a_run_that_started_and_never_completed_reads_running_then_did_not_finish_and_covers_no_hour(
+    session, system_admin
+):
+    started = NOW.replace(minute=5)
+    event_id = job_runs.record_start(
+        session, dry_run=False, threshold_days=60, max_disable=None, as_of=None, started_at=started
+    )
+    (event,) = run_events(session)
+    assert event.id == event_id and event.event_status is OpsEventStatus.UNKNOWN
+    assert event.event_details["outcome"] == job_runs.OUTCOME_RUNNING
+
+    soon = started + timedelta(seconds=30)
+    assert job_runs.job_health(session, now=soon).last_run_outcome == "running"
+    after_the_deadline = started + job_runs.RUN_DEADLINE
+    health = job_runs.job_health(session, now=after_the_deadline)
+    assert not health.healthy and health.last_run_outcome == "did_not_finish"
+    assert "latest real run: did not finish" in health.describe()
+
+    hour = started.replace(minute=0)
+    evidence = build_report(session, start=hour, end=hour + timedelta(hours=1), now=hour + timedelta(hours=1), threshold_days=60)
+    assert [run["outcome"] for run in evidence.runs] == ["did_not_finish"]
+    assert (evidence.hours, evidence.hours_with_a_real_run, len(evidence.gaps)) == (1, 0, 1)
+    assert evidence.to_dict()["summary"]["real_runs_by_outcome"] == {"did_not_finish": 1}
+
+
+def test_a_started_run_completes_its_own_row(session, system_admin):
+    from ops_api.services.user_deactivation import UserDeactivationService
+
+    started = NOW
+    event_id = job_runs.record_start(
+        session, dry_run=True, threshold_days=60, max_disable=None, as_of=None, started_at=started
+    )
+    report = UserDeactivationService(session).disable_inactive_users(dry_run=True)
+    assert job_runs.record_run(session, report, event_id=event_id, now=started + timedelta(seconds=3)) == event_id
+
+    (event,) = run_events(session)
+    assert event.event_status is OpsEventStatus.SUCCESS and event.event_details["outcome"] == "completed"
+    assert event.created_on == started and event.updated_on == started + timedelta(seconds=3)
+    assert event.event_details["started_at"] == started.isoformat()
