@@ -173,7 +173,7 @@ def refuse_outside_development(command: str) -> None:
 def seed_demo_command() -> None:
     """Create the demo roles and users (idempotent). Run `flask db upgrade` first. Development environments only."""
     refuse_outside_development("seed-demo")
-    added = seed_demo(db.session, now=utcnow())
+    added = seed_demo(db.session(), now=utcnow())
     db.session.commit()
     click.echo(f"seed-demo: {added} users added")
 
@@ -256,7 +256,7 @@ def disable_inactive_users_command(
     options = JobOptions(days=days, dry_run=dry_run, as_of=as_of, max_disable=max_disable, send_email=not no_email)
     with stop_requested_by_signal() as stop:
         result = run_hourly_job(
-            db.session,
+            db.session(),
             current_app.config,
             options=options,
             migrations_directory=current_app.extensions["migrate"].directory,
@@ -406,7 +406,7 @@ def disable_inactive_users_health_command(max_age: timedelta, output_format: str
     so a check that runs it notices a job that stopped being scheduled.
     """
     health = read_or_exit(
-        "the run history", lambda: job_runs.job_health(db.session, max_age=max_age, now=utcnow())
+        "the run history", lambda: job_runs.job_health(db.session(), max_age=max_age, now=utcnow())
     )
     if output_format == "json":
         click.echo(json.dumps(health.to_dict(), indent=2))
@@ -471,7 +471,7 @@ def inactive_users_report_command(start: datetime, end: datetime, output_format:
     evidence = read_or_exit(
         "the deactivation history",
         lambda: build_report(
-            db.session, start=start, end=end, now=as_of or now,
+            db.session(), start=start, end=end, now=as_of or now,
             threshold_days=current_app.config["DEACTIVATION_INACTIVE_DAYS"],
         ),
     )

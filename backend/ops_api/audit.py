@@ -30,7 +30,7 @@ _UNSET = object()
 # Bookkeeping columns: they change with every edit and say nothing on their own.
 _BOOKKEEPING = frozenset({"updated_on", "updated_by"})
 # Moving these is the user's own activity, not an administrative change.
-_ACTIVITY_ONLY = {UserSession: frozenset({"last_active_at"}), User: frozenset({"last_active_at"})}
+_ACTIVITY_ONLY: dict[type, frozenset[str]] = {UserSession: frozenset({"last_active_at"}), User: frozenset({"last_active_at"})}
 _NOT_AUDITED = (OpsEvent, OpsDBHistory)
 
 
@@ -210,4 +210,4 @@ def _write_history(session: Session, flush_context: UOWTransaction) -> None:
             add(obj, OpsDBHistoryType.DELETED, {})
 
     if rows:
-        session.connection().execute(insert(OpsDBHistory.__table__), rows)
+        session.connection().execute(insert(OpsDBHistory), rows)

@@ -35,7 +35,7 @@ def disable_inactive_users_health() -> tuple[Response, int]:
         except ValueError as exc:
             raise validation_error({"max_age": [str(exc)]}) from None
     try:
-        health = job_health(db.session, max_age=max_age, now=utcnow())
+        health = job_health(db.session(), max_age=max_age, now=utcnow())
     except Exception as exc:  # the probe must get an answer, not a stack trace
         db.session.rollback()
         logger.error("health check of %s failed: %s", JOB_NAME, describe_error(exc), extra={"event": "health_check_error"})

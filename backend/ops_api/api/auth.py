@@ -99,7 +99,7 @@ def authenticate(*, refresh: bool = False) -> ResumedSession:
     claims = get_jwt()
     try:
         resumed = resume_session(
-            db.session,
+            db.session(),
             session_id=claims.get(SESSION_CLAIM),
             user_id=claims.get("sub"),
             mark_activity=not refresh,
@@ -159,7 +159,7 @@ def login() -> Response:
         )
     payload = {key: value for key, value in body.items() if key != "provider"}
     try:
-        outcome = log_in(db.session, provider, payload, ip_address=request.remote_addr)
+        outcome = log_in(db.session(), provider, payload, ip_address=request.remote_addr)
     except LoginRequestError as exc:
         raise validation_error(exc.fields, str(exc)) from None
     db.session.commit()  # the LOGIN_ATTEMPT event stands whether the login succeeded or not
@@ -179,6 +179,6 @@ def refresh() -> Response:
 @bp.post("/logout")
 def logout() -> tuple[str, int]:
     resumed = authenticate()
-    log_out(db.session, resumed.user, resumed.user_session)
+    log_out(db.session(), resumed.user, resumed.user_session)
     db.session.commit()
     return "", 204

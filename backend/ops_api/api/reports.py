@@ -21,7 +21,7 @@ def deactivations() -> Response:
     query = load(DeactivationsQuery(), query_args())
     output_format = query["format"]
     evidence = build_report(
-        db.session,
+        db.session(),
         start=query["from_"],
         end=query["to"],
         now=query.get("as_of") or utcnow(),

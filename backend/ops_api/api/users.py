@@ -39,7 +39,7 @@ def user_json(user: User, inactivity: Inactivity | None = None) -> dict[str, Any
 
 def deactivation_service(days: int | None = None) -> UserDeactivationService:
     """The inactivity job's own service, so the screen and the job can never disagree."""
-    return UserDeactivationService.from_config(db.session, current_app.config, inactive_days=days)
+    return UserDeactivationService.from_config(db.session(), current_app.config, inactive_days=days)
 
 
 def with_inactivity(users: list[User]) -> list[dict[str, Any]]:
@@ -57,7 +57,7 @@ def me() -> Response:
 @admin_only
 def list_all() -> Response:
     query = load(UserListQuery(), query_args())
-    users = with_inactivity(list_users(db.session, actor=current_user(), status=query.get("status")))
+    users = with_inactivity(list_users(db.session(), actor=current_user(), status=query.get("status")))
     if "inactive_for_days" in query:
         users = [user for user in users if (user["days_inactive"] or 0) >= query["inactive_for_days"]]
     return jsonify({"users": users})  # each one already shown through UserSchema
@@ -80,7 +80,7 @@ def _user(user_id: int) -> User:
     """The user with this id; one beyond the integer column's range names nobody (404, the database is not asked)."""
     if user_id > MAX_ID:
         raise UserNotFoundError(f"no user has id {user_id}")
-    return get_user(db.session, user_id, actor=current_user())
+    return get_user(db.session(), user_id, actor=current_user())
 
 
 @bp.get("/<int:user_id>")
@@ -101,7 +101,7 @@ def edit(user_id: int) -> Response:
     user = _user(user_id)
     if reason is None and status is not None:
         reason = f"set to {status.name} by {actor.email} through the user admin API"
-    update_user(db.session, user, actor=actor, profile=profile, status=status, reason=reason or "")
+    update_user(db.session(), user, actor=actor, profile=profile, status=status, reason=reason or "")
     db.session.commit()
     (shown,) = with_inactivity([user])
     return jsonify(shown)

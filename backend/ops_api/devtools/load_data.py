@@ -238,7 +238,7 @@ def load(
     engine = bind.engine if isinstance(bind, Connection) else bind
     planned = plan_users(users, seed=seed, due=due)
     with engine.begin() as connection:
-        existing = connection.execute(sa.text(f"SELECT count(*) FROM {qualified(connection, 'ops_user')}")).scalar_one()
+        existing: int = connection.execute(sa.text(f"SELECT count(*) FROM {qualified(connection, 'ops_user')}")).scalar_one()
         if existing and not replace:
             raise LoadError(f"ops_user already holds {existing} rows; load into an empty database, or replace its rows")
         if connection.dialect.name == "postgresql":
@@ -380,7 +380,7 @@ def _without_secondary_structures(connection: Connection, table: str) -> Iterato
     connection.execute(sa.text(f"ALTER TABLE {table} ENABLE TRIGGER {ACTIVITY_TRIGGER}"))
     connection.execute(sa.text("SET LOCAL maintenance_work_mem = '256MB'"))
     for _, definition in indexes:
-        connection.execute(sa.text(definition))
+        connection.execute(sa.text(str(definition)))
     for name, definition in constraints:
         connection.execute(sa.text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
 

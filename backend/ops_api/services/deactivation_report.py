@@ -35,7 +35,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -204,7 +204,8 @@ def _deactivations(
         .scalar_subquery()
     )
     subject, actor = aliased(User), aliased(User)
-    rows = session.execute(
+    # Unpacked by position below; typed as Any (SQLAlchemy types wide rows as plain objects).
+    rows: Sequence[Any] = session.execute(
         select(
             OpsEvent.id,
             OpsEvent.created_on,
@@ -268,7 +269,8 @@ def _attach_messages(
     if not user_ids:
         return
     kind = OpsEvent.event_details["kind"].as_string()
-    rows = session.execute(
+    # Unpacked by position below; typed as Any (SQLAlchemy types wide rows as plain objects).
+    rows: Sequence[Any] = session.execute(
         select(OpsEvent.created_on, OpsEvent.event_status, OpsEvent.event_details)
         .where(
             OpsEvent.event_type == NOTIFICATION_EVENT,
@@ -298,7 +300,8 @@ def _attach_messages(
 
 
 def _runs(session: Session, start: datetime, end: datetime, now: datetime) -> list[dict[str, Any]]:
-    rows = session.execute(
+    # Unpacked by position below; typed as Any (SQLAlchemy types wide rows as plain objects).
+    rows: Sequence[Any] = session.execute(
         select(OpsEvent.id, OpsEvent.created_on, OpsEvent.event_status, OpsEvent.event_details)
         .where(
             OpsEvent.event_type == OpsEventType.DISABLE_INACTIVE_USERS,

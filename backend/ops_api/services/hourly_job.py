@@ -118,7 +118,7 @@ def run_hourly_job(
         raise ValueError("as_of is accepted only with dry_run; a real run always uses now")
     result = JobResult(options=options)
     alerts = AlertSettings.from_config(config)
-    engine = session.get_bind()
+    engine = session.get_bind().engine
     started_at = clock()
 
     def alert(alert_to_send: Any) -> None:

@@ -318,7 +318,7 @@ def job_health(session: Session, *, max_age: timedelta = DEFAULT_MAX_AGE, now: d
         last_run_at=latest.created_on if latest is not None else None,
         last_run_outcome=(
             outcome_of(latest.event_details, latest.created_on, now=now, lock_held=run_lock_held(session))
-            if latest is not None
+            if latest is not None and latest.created_on is not None
             else None
         ),
     )

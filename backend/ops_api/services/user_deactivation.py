@@ -256,7 +256,7 @@ class UserDeactivationService:
         seen: dict[int, datetime | None] = {}
         for start in range(0, len(ids), IDS_PER_STATEMENT):
             batch = ids[start : start + IDS_PER_STATEMENT]
-            rows = self.session.execute(select(User.id, last_seen).where(User.id.in_(batch)))
+            rows: Iterable[Any] = self.session.execute(select(User.id, last_seen).where(User.id.in_(batch)))
             seen.update((user_id, _not_after(at, now)) for user_id, at in rows)
         return seen
 
@@ -321,7 +321,7 @@ class UserDeactivationService:
             )
         )
 
-    def users_with_future_activity(self, *, now: datetime | None = None) -> list[tuple[int, str | None, datetime]]:
+    def users_with_future_activity(self, *, now: datetime | None = None) -> list[tuple[int, str, datetime]]:
         """ACTIVE users whose recorded activity lies after now: bad data that the rule treats as now.
 
         Read from ops_user's activity column through the (status, watermark)
@@ -334,7 +334,8 @@ class UserDeactivationService:
             .where(User.status == UserStatus.ACTIVE, activity_watermark() > now, User.last_active_at > now)
             .order_by(User.id)
         )
-        return [(user_id, email, latest) for user_id, email, latest in rows]
+        # (last_active_at > now: never None here)
+        return [(user_id, email, latest) for user_id, email, latest in rows if latest is not None]
 
     # -- acting --------------------------------------------------------------
 
@@ -366,6 +367,8 @@ class UserDeactivationService:
             )
         ).all()
         for user_id, recorded in users:
+            if recorded is None:  # the query asked for last_active_at > limit
+                continue
             logger.warning(
                 "user %s: last activity %s lies in the future; set to %s",
                 user_id,

@@ -106,6 +106,24 @@ def _held_locks(session: Session) -> dict[int, StatusChangeLock]:
     return session.info.setdefault(_LOCKS_KEY, {})
 
 
+def _lock_active_sessions(session: Session, user_id: int) -> list[UserSession] | None:
+    """PostgreSQL: lock and load the user's active sessions (the first lock of a status change).
+
+    None on SQLite, whose file lock covers them; they are read when needed.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return list(
+        session.scalars(
+            select(UserSession)
+            .where(UserSession.user_id == user_id, UserSession.is_active.is_(True))
+            .order_by(UserSession.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
 def lock_for_status_change(session: Session, user_id: int, *conditions: Any) -> User | None:
     """Lock the user's active sessions, then the user's row, for a change of status; return the user.
 
@@ -121,17 +139,7 @@ def lock_for_status_change(session: Session, user_id: int, *conditions: Any) -> 
     held = _held_locks(session)
     if user_id in held:
         return held[user_id].user
-    active_sessions = None
-    if session.get_bind().dialect.name == "postgresql":
-        active_sessions = list(
-            session.scalars(
-                select(UserSession)
-                .where(UserSession.user_id == user_id, UserSession.is_active.is_(True))
-                .order_by(UserSession.id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        )
+    active_sessions = _lock_active_sessions(session, user_id)
     user = select_user_for_update(session, User.id == user_id, *conditions)
     if user is not None:
         held[user_id] = StatusChangeLock(user, active_sessions)
@@ -152,17 +160,7 @@ def lock_with_actor(session: Session, user_id: int, actor_id: int) -> User | Non
         if actor_id not in held and actor_id != user_id:
             select_user_for_update(session, User.id == actor_id)
         return held[user_id].user
-    active_sessions = None
-    if session.get_bind().dialect.name == "postgresql":
-        active_sessions = list(
-            session.scalars(
-                select(UserSession)
-                .where(UserSession.user_id == user_id, UserSession.is_active.is_(True))
-                .order_by(UserSession.id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        )
+    active_sessions = _lock_active_sessions(session, user_id)
     user = None
     for locked_id in sorted({user_id, actor_id}):
         locked = select_user_for_update(session, User.id == locked_id)
