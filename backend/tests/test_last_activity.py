@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ops_api.models import OpsEvent, OpsEventType, User, UserSession, UserStatus
 from ops_api.services.user_deactivation import UserDeactivationService
+from ops_api.services.users import reactivate_user
 
 import factories
 from factories import make_session, make_user
@@ -208,3 +209,32 @@ def test_activity_racing_a_run_never_deadlocks_it_nor_leaves_an_active_session_o
     assert left_open == 0
     events = session.scalars(select(OpsEvent).where(OpsEvent.event_type == OpsEventType.UPDATE_USER)).all()
     assert len(events) == due_users
+
+
+def test_a_reactivation_written_without_reactivated_on_is_stamped_by_the_database(session):
+    user = make_user(session, created_on=LONG_AGO, status=UserStatus.INACTIVE)
+    make_session(session, user, last_active_at=NOW - 300 * DAY, is_active=False)
+    session.commit()
+    before = datetime.now(timezone.utc)
+
+    # Code that knows nothing of reactivated_on (OPS's own admin path) makes the account ACTIVE.
+    session.execute(update(User).where(User.id == user.id).values(status=UserStatus.ACTIVE))
+    session.commit()
+
+    session.expire_all()
+    stamped = session.get(User, user.id).reactivated_on
+    assert stamped is not None and before - timedelta(seconds=5) <= stamped <= datetime.now(timezone.utc) + timedelta(seconds=5)
+    report = UserDeactivationService(session).disable_inactive_users()  # the real clock
+    assert report.candidates == []
+
+
+def test_this_projects_own_reactivation_keeps_its_python_timestamp(session, user_admin):
+    user = make_user(session, created_on=LONG_AGO, status=UserStatus.INACTIVE)
+    session.commit()
+
+    with freeze_time(NOW):
+        reactivate_user(session, user, actor=user_admin, reason="back from leave")
+        session.commit()
+
+    session.expire_all()
+    assert session.get(User, user.id).reactivated_on == NOW

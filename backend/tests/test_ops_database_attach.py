@@ -97,6 +97,7 @@ def test_upgrade_adds_only_this_projects_objects_to_an_ops_schema(ops_app, ops_s
         "ix_user_session_user_id_last_active_at",
         "ix_ops_event_event_type_created_on",
         "user_session_records_activity",
+        "ops_user_records_reactivation",
         # PostgreSQL's row type for the new version table
         "_alembic_version_user_deactivation",
     }
@@ -242,3 +243,19 @@ def test_a_run_before_upgrade_refuses_and_names_flask_db_upgrade(ops_app):
 
 def select_events(event_type: OpsEventType):
     return sa.select(OpsEvent).where(OpsEvent.event_type == event_type).order_by(OpsEvent.id)
+
+
+def test_a_reactivation_made_by_opss_own_code_starts_a_fresh_window(attached, ops_schema, seeded):
+    user_id = seeded["inactive_idle"].id  # idle 300 days before NOW
+    before = datetime.now(timezone.utc)
+    # OPS's admin page: a plain UPDATE of status (and its own updated_on), knowing nothing of reactivated_on.
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql(
+            f"UPDATE {ops_schema}.ops_user SET status = 'ACTIVE', updated_on = now() WHERE id = {int(user_id)}"
+        )
+
+    user = db.session.get(User, user_id)
+    assert user.reactivated_on is not None and before - timedelta(seconds=5) <= user.reactivated_on
+    result = run_job(attached)  # the real clock: the reactivation just happened
+    assert result.exit_code == 0, result.output
+    assert db.session.get(User, user_id).status is UserStatus.ACTIVE

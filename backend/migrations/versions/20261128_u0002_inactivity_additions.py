@@ -5,7 +5,11 @@
   by a trigger whenever a session's ``last_active_at`` is written, whoever
   writes it (OPS's request handling knows nothing of this column). Deleting
   sessions never lowers it.
-* ``ops_user.reactivated_on``: when an admin last made the account ACTIVE.
+* ``ops_user.reactivated_on``: when an admin last made the account ACTIVE. This
+  project's own path sets it (in Python); a trigger fills it in, from the
+  database's clock in UTC, when other code (OPS's own admin pages) makes an
+  account ACTIVE without knowing of it, so such a reactivation also starts a
+  fresh window instead of being undone at the next run.
 * Indexes for the hourly search, the per-user re-check and the job's history.
 * ``DISABLE_INACTIVE_USERS`` and ``INACTIVITY_NOTIFICATION`` in OPS's
   ``opseventtype``.
@@ -34,6 +38,7 @@ depends_on = None
 
 ADDED_EVENT_TYPES = ("DISABLE_INACTIVE_USERS", "INACTIVITY_NOTIFICATION")
 TRIGGER = "user_session_records_activity"
+REACTIVATION_TRIGGER = "ops_user_records_reactivation"
 
 
 def watermark() -> sa.ColumnElement:
@@ -66,8 +71,10 @@ def upgrade() -> None:
 
     if schema is not None:
         _create_postgresql_trigger()
+        _create_postgresql_reactivation_trigger()
     else:
         _create_sqlite_triggers()
+        _create_sqlite_reactivation_trigger()
 
 
 def _create_postgresql_trigger() -> None:
@@ -96,6 +103,34 @@ $$""")
     )
 
 
+def _create_postgresql_reactivation_trigger() -> None:
+    op.execute(f"""
+CREATE FUNCTION {q(REACTIVATION_TRIGGER)}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- Made ACTIVE by code that left reactivated_on alone: record the moment.
+    IF NEW.status = 'ACTIVE' AND OLD.status IS DISTINCT FROM 'ACTIVE'
+       AND NEW.reactivated_on IS NOT DISTINCT FROM OLD.reactivated_on THEN
+        NEW.reactivated_on := now() AT TIME ZONE 'UTC';
+    END IF;
+    RETURN NEW;
+END
+$$""")
+    op.execute(
+        f"CREATE TRIGGER {REACTIVATION_TRIGGER} BEFORE UPDATE OF status ON {q('ops_user')}"
+        f" FOR EACH ROW EXECUTE FUNCTION {q(REACTIVATION_TRIGGER)}()"
+    )
+
+
+def _create_sqlite_reactivation_trigger() -> None:
+    # The text form SQLAlchemy writes: microseconds, naive UTC.
+    op.execute(
+        f"CREATE TRIGGER {REACTIVATION_TRIGGER} AFTER UPDATE OF status ON ops_user FOR EACH ROW"
+        " WHEN NEW.status = 'ACTIVE' AND OLD.status IS NOT 'ACTIVE' AND NEW.reactivated_on IS OLD.reactivated_on"
+        " BEGIN UPDATE ops_user SET reactivated_on = strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'"
+        " WHERE id = NEW.id; END"
+    )
+
+
 def _sqlite_trigger_body() -> str:
     return """
 BEGIN
@@ -121,7 +156,10 @@ def downgrade() -> None:
     if schema is not None:
         op.execute(f"DROP TRIGGER IF EXISTS {TRIGGER} ON {q('user_session')}")
         op.execute(f"DROP FUNCTION IF EXISTS {q(TRIGGER)}()")
+        op.execute(f"DROP TRIGGER IF EXISTS {REACTIVATION_TRIGGER} ON {q('ops_user')}")
+        op.execute(f"DROP FUNCTION IF EXISTS {q(REACTIVATION_TRIGGER)}()")
     else:
+        op.execute(f"DROP TRIGGER IF EXISTS {REACTIVATION_TRIGGER}")
         op.execute(f"DROP TRIGGER IF EXISTS {TRIGGER}_insert")
         op.execute(f"DROP TRIGGER IF EXISTS {TRIGGER}_update")
     op.drop_index("ix_ops_event_event_type_created_on", table_name="ops_event", schema=schema)
