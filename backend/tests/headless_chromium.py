@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -147,11 +148,14 @@ class Browser:
 @contextlib.contextmanager
 def headless_chromium() -> Iterator[Browser]:
     executable = chromium_or_skip()
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    try:
+        # A process group of its own: Chromium's helper processes end with it.
         process = subprocess.Popen(
             [executable, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             # Chromium writes the port it chose, then the browser's path, to this file.
@@ -168,9 +172,25 @@ def headless_chromium() -> Iterator[Browser]:
             finally:
                 connection.close()
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _end_process_group(process)
+    finally:
+        # Helper processes may still be flushing the profile as the group ends.
+        for _ in range(20):
+            shutil.rmtree(profile, ignore_errors=True)
+            if not os.path.exists(profile):
+                break
+            time.sleep(0.1)
+
+
+def _end_process_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to Chromium and its helpers, SIGKILL if they linger; then reap the browser."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    with contextlib.suppress(ProcessLookupError):  # helpers that outlived the browser
+        os.killpg(process.pid, signal.SIGKILL)
