@@ -101,8 +101,6 @@ def upgrade() -> None:
             sa.Column("division", sa.Integer(), nullable=True),
             sa.Column("status", ops_enum("userstatus"), nullable=False, server_default="INACTIVE"),
             *audit_columns(),
-            # SQLite has no enum types: the same three values, checked.
-            *([] if schema is not None else [sa.CheckConstraint("status IN ('ACTIVE', 'INACTIVE', 'LOCKED')", name="ck_ops_user_status")]),
             schema=schema,
         )
         op.create_index("ix_ops_user_oidc_id", "ops_user", ["oidc_id"], unique=True, schema=schema)
