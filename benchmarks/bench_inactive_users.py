@@ -292,7 +292,14 @@ def undo_deactivations(engine: sa.Engine, user_ids: list[int]) -> None:
     """Make the given users ACTIVE again and forget the run's events, as if it never happened."""
     with engine.begin() as connection:
         if user_ids:
+            # Making them ACTIVE by hand counts as a reactivation (a trigger stamps it): put the
+            # loaded reactivation moments back, so the next repetition finds them due again.
+            before = connection.execute(select(User.id, User.reactivated_on).where(User.id.in_(user_ids))).all()
             connection.execute(sa.update(User).where(User.id.in_(user_ids)).values(status=UserStatus.ACTIVE))
+            connection.execute(
+                sa.update(User.__table__).where(User.__table__.c.id == sa.bindparam("uid")).values(reactivated_on=sa.bindparam("was")),
+                [{"uid": user_id, "was": was} for user_id, was in before],
+            )
         connection.execute(sa.delete(OpsEvent))
         connection.execute(sa.delete(OpsDBHistory))
 
