@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ops_api.clock import utcnow
-from ops_api.models import OpsDBHistory, OpsEvent, Role, User, UserSession, UserStatus
+from ops_api.models import OpsDBHistory, OpsEvent, OpsEventType, Role, User, UserSession, UserStatus
 from ops_api.sql import qualified
 
 _numbers = itertools.count(1)
@@ -92,13 +92,32 @@ def refuse_deactivation_of(session: Session, user_id: int) -> None:
 
 
 def remove_refusal(session: Session) -> None:
+    _drop_test_trigger(session, "refuse_one", on="ops_user")
+
+
+def remove_run_record_refusal(session: Session) -> None:
+    _drop_test_trigger(session, "refuse_run_record", on="ops_event")
+
+
+def _drop_test_trigger(session: Session, name: str, *, on: str) -> None:
+    """Drop a fault trigger (and its function on PostgreSQL): only rows are emptied between tests."""
     session.rollback()
     if session.get_bind().dialect.name == "sqlite":
-        session.execute(sa.text("DROP TRIGGER IF EXISTS refuse_one"))
+        session.execute(sa.text(f"DROP TRIGGER IF EXISTS {name}"))
     else:
-        session.execute(sa.text(f"DROP TRIGGER IF EXISTS refuse_one ON {qualified(session, 'ops_user')}"))
-        session.execute(sa.text(f"DROP FUNCTION IF EXISTS {qualified(session, 'refuse_one')}()"))
+        session.execute(sa.text(f"DROP TRIGGER IF EXISTS {name} ON {qualified(session, on)}"))
+        session.execute(sa.text(f"DROP FUNCTION IF EXISTS {qualified(session, name)}()"))
     session.commit()
+
+
+def run_records(session: Session) -> list[OpsEvent]:
+    """The job's run records (DISABLE_INACTIVE_USERS events), oldest first, read afresh."""
+    session.expire_all()
+    return list(
+        session.scalars(
+            select(OpsEvent).where(OpsEvent.event_type == OpsEventType.DISABLE_INACTIVE_USERS).order_by(OpsEvent.id)
+        )
+    )
 
 
 # When the shared ``person`` fixture is made: before every moment the tests that use it freeze.

@@ -68,16 +68,21 @@ def test_runs_started_together_disable_each_due_user_exactly_once(session, datab
     assert_each_disabled_exactly_once(session, due_ids)
 
 
-def run_while_lock_is_held(app, database_url, *args):
-    """Run the job in process while a connection of its own holds the run lock, as another run would."""
-    holder = factories.open_engine(database_url)
+def run_while_lock_is_held(app, database_url, *args, schema=None, holder=None):
+    """Run the job in process while a connection of its own holds the run lock, as another run would.
+
+    ``schema`` names the schema the holder's lock is for (default: the test's own); ``holder`` is the
+    engine it holds it on (default: one aimed like the application's).
+    """
+    holder = holder or factories.open_engine(database_url)
+    key = factories.run_lock_key(schema)
     with holder.connect() as connection:
-        connection.execute(sa.text(f"SELECT pg_advisory_lock{RUN_LOCK_ARGUMENTS}"), factories.run_lock_key())
+        connection.execute(sa.text(f"SELECT pg_advisory_lock{RUN_LOCK_ARGUMENTS}"), key)
         connection.commit()
         try:
             return invoke(app, "disable-inactive-users", *args, "--format", "json")
         finally:
-            connection.execute(sa.text(f"SELECT pg_advisory_unlock{RUN_LOCK_ARGUMENTS}"), factories.run_lock_key())
+            connection.execute(sa.text(f"SELECT pg_advisory_unlock{RUN_LOCK_ARGUMENTS}"), key)
             connection.commit()
             holder.dispose()
 
@@ -163,16 +168,8 @@ def test_a_run_that_loses_the_race_to_create_the_system_admin_uses_the_winners(s
 @pytest.mark.postgres_only
 def test_a_run_in_another_schema_does_not_block_this_one(app, session, database_url, test_schema):
     add_due_users(session, 1)
-    holder = factories.open_engine(database_url)
-    with holder.connect() as connection:
-        connection.execute(sa.text(f"SELECT pg_advisory_lock{RUN_LOCK_ARGUMENTS}"), factories.run_lock_key(f"{test_schema}_other"))
-        connection.commit()
-        try:
-            ours = invoke(app, "disable-inactive-users", "--format", "json")
-        finally:
-            connection.execute(sa.text("SELECT pg_advisory_unlock_all()"))
-            connection.commit()
-    holder.dispose()
+
+    ours = run_while_lock_is_held(app, database_url, schema=f"{test_schema}_other")
 
     report = json.loads(ours.stdout)
     assert report["skipped_reason"] is None
@@ -184,16 +181,9 @@ def test_the_run_lock_is_keyed_on_the_tables_schema_whatever_the_search_path(app
     add_due_users(session, 1)
     session.commit()
     # Another run, on a connection whose search_path finds some other schema first.
-    holder = sa.create_engine(database_url, connect_args={"options": "-csearch_path=public"})
-    with holder.connect() as connection:
-        connection.execute(sa.text(f"SELECT pg_advisory_lock{RUN_LOCK_ARGUMENTS}"), factories.run_lock_key(test_schema))
-        connection.commit()
-        try:
-            ours = invoke(app, "disable-inactive-users", "--format", "json")
-        finally:
-            connection.execute(sa.text("SELECT pg_advisory_unlock_all()"))
-            connection.commit()
-    holder.dispose()
+    elsewhere = sa.create_engine(database_url, connect_args={"options": "-csearch_path=public"})
+
+    ours = run_while_lock_is_held(app, database_url, schema=test_schema, holder=elsewhere)
 
     report = json.loads(ours.stdout)
     assert report["skipped_reason"] == "skipped: another run is in progress"

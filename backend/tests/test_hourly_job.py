@@ -6,10 +6,9 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, User, UserStatus
+from ops_api.models import OpsEventStatus, User, UserStatus
 from ops_api.services import job_runs
 from ops_api.services.deactivation_report import build_report
 from ops_api.services.hourly_job import EXIT_FAILED, EXIT_OK, JobOptions, check_database, run_hourly_job
@@ -20,11 +19,7 @@ NOW = datetime(2026, 9, 1, 12, 30, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
 
 
-def run_events(session):
-    session.expire_all()
-    return session.scalars(
-        select(OpsEvent).where(OpsEvent.event_type == OpsEventType.DISABLE_INACTIVE_USERS).order_by(OpsEvent.id)
-    ).all()
+run_events = factories.run_records
 
 
 def in_a_thread_without_flask(work):

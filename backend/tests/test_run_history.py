@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, User, UserStatus
+from ops_api.models import OpsEventStatus, User, UserStatus
 from ops_api.services import job_runs
 from ops_api.services.job_runs import format_duration, job_health, parse_duration, record_failed_run, record_run
 from ops_api.services.user_deactivation import UserDeactivationService
@@ -19,11 +19,7 @@ NOW = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
 
 
-def summary_events(session):
-    session.expire_all()
-    return session.scalars(
-        select(OpsEvent).where(OpsEvent.event_type == OpsEventType.DISABLE_INACTIVE_USERS).order_by(OpsEvent.id)
-    ).all()
+summary_events = factories.run_records
 
 
 def due_user(session, *, days=90):
@@ -184,7 +180,6 @@ def test_failed_refused_and_could_not_run_runs_do_not_count_but_are_reported(ses
 
 @pytest.mark.postgres_only
 def test_a_run_skipped_by_the_lock_does_not_count(session, system_admin, database_url):
-    import sqlalchemy as sa
 
     from ops_api.services.user_deactivation import RUN_LOCK_ARGUMENTS
 
@@ -258,14 +253,7 @@ def test_a_run_whose_record_cannot_be_written_exits_1_after_doing_its_work(app, 
         with freeze_time(NOW):
             result = app.test_cli_runner().invoke(args=["disable-inactive-users", "--no-email"])
     finally:
-        # The trigger would outlive the test in the run's PostgreSQL schema (only rows are emptied between tests).
-        session.rollback()
-        if session.get_bind().dialect.name == "sqlite":
-            session.execute(sa.text("DROP TRIGGER IF EXISTS refuse_run_record"))
-        else:
-            session.execute(sa.text(f"DROP TRIGGER IF EXISTS refuse_run_record ON {factories.table_name(session, 'ops_event')}"))
-            session.execute(sa.text(f"DROP FUNCTION IF EXISTS {factories.table_name(session, 'refuse_run_record')}()"))
-        session.commit()
+        factories.remove_run_record_refusal(session)
 
     assert result.exit_code == 1
     assert "could not be recorded in ops_event" in result.stderr
