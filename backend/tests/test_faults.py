@@ -1,9 +1,11 @@
 """Faults in the middle of a run (PostgreSQL): SIGTERM and a killed connection. Nothing is half-applied."""
 
 import json
+import os
 import signal
 import time
 from collections import Counter
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -20,12 +22,17 @@ from webhook_receiver import webhook_receiver
 
 DUE = 150
 JOB_APPLICATION_NAME = "ops_job_under_fault"
+STATUS_CHANGE_GATE = 2026  # second key of the advisory lock the slow trigger waits on
 pytestmark = pytest.mark.postgres_only
 
 
 @pytest.fixture
 def slow_due_population(session):
-    """DUE due users with a live session each; every status change takes ~40 ms (a trigger that sleeps)."""
+    """DUE due users with a live session each; every status change takes ~40 ms (a trigger that sleeps).
+
+    The trigger also takes a shared advisory lock keyed on the schema, so a test that
+    holds that lock (``hold_status_changes``) stops the job inside a user's transaction.
+    """
     long_ago = utcnow() - timedelta(days=400)
     session.execute(
         insert(User),
@@ -38,7 +45,9 @@ def slow_due_population(session):
     )
     function, table = factories.table_name(session, "slow_status_change"), factories.table_name(session, "ops_user")
     session.execute(sa.text(
-        f"CREATE FUNCTION {function}() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(0.04); RETURN NEW; END $$ LANGUAGE plpgsql"
+        f"CREATE FUNCTION {function}() RETURNS trigger AS $$ BEGIN "
+        f"PERFORM pg_advisory_xact_lock_shared(hashtext(TG_TABLE_SCHEMA), {STATUS_CHANGE_GATE}); "
+        f"PERFORM pg_sleep(0.04); RETURN NEW; END $$ LANGUAGE plpgsql"
     ))
     session.execute(sa.text(
         f"CREATE TRIGGER slow_status_change BEFORE UPDATE OF status ON {table} FOR EACH ROW "
@@ -89,8 +98,22 @@ def assert_nothing_half_applied(session, due_ids):
     return {uid for uid in due_ids if statuses[uid] is UserStatus.INACTIVE}
 
 
-def kill_job_connection_mid_transaction(database_url, timeout=10):
-    """Terminate the job's connection while it is inside a user's transaction (not idle between two)."""
+@contextmanager
+def hold_status_changes(database_url):
+    """Hold the lock the slow trigger waits on: the job stops inside its next user's transaction."""
+    engine = factories.open_engine(database_url)
+    with engine.connect() as connection:
+        schema = os.environ["OPS_DB_SCHEMA"]
+        connection.execute(sa.text("SELECT pg_advisory_lock(hashtext(:schema), :gate)"), {"schema": schema, "gate": STATUS_CHANGE_GATE})
+        try:
+            yield
+        finally:
+            connection.execute(sa.text("SELECT pg_advisory_unlock(hashtext(:schema), :gate)"), {"schema": schema, "gate": STATUS_CHANGE_GATE})
+    engine.dispose()
+
+
+def kill_job_connection_mid_transaction(database_url, timeout=30):
+    """Terminate the job's connection once it waits inside a user's transaction; how many were terminated."""
     killer = factories.open_engine(database_url)
     deadline = time.monotonic() + timeout
     killed = 0
@@ -99,10 +122,11 @@ def kill_job_connection_mid_transaction(database_url, timeout=10):
             killed = connection.execute(
                 sa.text(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE application_name = :name AND state <> 'idle'"
+                    "WHERE application_name = :name AND state = 'active' AND wait_event_type = 'Lock'"
                 ),
                 {"name": JOB_APPLICATION_NAME},
             ).scalar()
+            time.sleep(0.02)
     killer.dispose()
     return killed
 
@@ -141,11 +165,12 @@ def test_a_killed_database_connection_mid_run_loses_nothing_alerts_and_the_next_
             database_url=job_url, OPS_ALERT_URLS=receiver.url(), OPS_ENV_NAME="fault-test",
         )
         wait_until_some_are_disabled(database_url)
-        killed = kill_job_connection_mid_transaction(database_url)
+        with hold_status_changes(database_url):
+            killed = kill_job_connection_mid_transaction(database_url)
         stdout, stderr = job.communicate(timeout=120)
         alerts = receiver.wait_for(1, timeout=15)
 
-    assert killed >= 1
+    assert killed >= 1, f"the job was not found waiting mid-transaction (exit {job.returncode}): {stderr[-1000:]}"
     assert job.returncode == 1, stderr[-1000:]
     report = json.loads(stdout)
     assert len(report["failed"]) >= 1
