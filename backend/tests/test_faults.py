@@ -114,7 +114,8 @@ def hold_status_changes(database_url):
 
 def kill_job_connection_mid_transaction(database_url, timeout=30):
     """Terminate the job's connection once it waits inside a user's transaction; how many were terminated."""
-    killer = factories.open_engine(database_url)
+    # Autocommit: inside one transaction pg_stat_activity keeps showing its first snapshot.
+    killer = factories.open_engine(database_url, isolation_level="AUTOCOMMIT")
     deadline = time.monotonic() + timeout
     killed = 0
     with killer.connect() as connection:
