@@ -11,7 +11,10 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from ops_api import audit  # noqa: F401  (registers the ops_db_history listeners)
+from ops_api import (
+    audit,  # noqa: F401  (registers the ops_db_history listeners)
+    versioning,  # noqa: F401  (registers the version-trail listeners)
+)
 from ops_api import config as settings
 from ops_api.extensions import db, migrate
 

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session, UOWTransaction
 from ops_api.clock import utcnow
 from ops_api.models import OpsDBHistory, OpsDBHistoryType, OpsEvent, User, UserSession
 from ops_api.models.base import AuditColumns
+from ops_api.models.versions import VersionOperation
+from ops_api.versioning import note_change
 
 _ACTOR_KEY = "ops_actor_id"
 _UPDATES_KEY = "ops_audit_updates"
@@ -210,4 +212,5 @@ def _write_history(session: Session, flush_context: UOWTransaction) -> None:
             add(obj, OpsDBHistoryType.DELETED, {})
 
     if rows:
-        session.connection().execute(insert(OpsDBHistory), rows)
+        written = session.connection().execute(insert(OpsDBHistory).returning(OpsDBHistory.id), rows).scalars().all()
+        note_change(session, OpsDBHistory.__tablename__, [(history_id,) for history_id in written], VersionOperation.INSERT)

@@ -28,7 +28,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ops_api.audit import acting_as
 from ops_api.clock import utcnow
 from ops_api.models import OpsEvent, OpsEventStatus, OpsEventType, User, UserSession, UserStatus
+from ops_api.models.versions import VersionOperation
 from ops_api.services.users import select_user_for_update
+from ops_api.versioning import note_change
 
 # A session's last_active_at is moved forward at most this often, so that
 # reading the API does not write to the database on every request.
@@ -230,6 +232,7 @@ def resume_session(
         if moved:
             # Keep the loaded object in step without marking it dirty.
             set_committed_value(user_session, "last_active_at", now)
+            note_change(session, UserSession.__tablename__, [(user_session.id,)], VersionOperation.UPDATE)
             touched = True
         else:
             # Another request moved it first, or the session ended meanwhile.

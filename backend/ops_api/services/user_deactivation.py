@@ -48,6 +48,7 @@ from ops_api.domain.inactivity import disable_due
 from ops_api.errors import describe_error
 from ops_api.models import User, UserSession, UserStatus
 from ops_api.models.users import activity_watermark
+from ops_api.models.versions import VersionOperation
 from ops_api.services.users import (
     SYSTEM_ADMIN_OIDC_ID,
     NotAuthorizedError,
@@ -57,6 +58,7 @@ from ops_api.services.users import (
     lock_for_status_change,
 )
 from ops_api.sql import latest_of
+from ops_api.versioning import note_change
 
 logger = logging.getLogger(__name__)
 
@@ -383,12 +385,16 @@ class UserDeactivationService:
                 },
             )
         if sessions:
-            self.session.execute(
+            pinned = self.session.scalars(
                 update(UserSession)
                 .where(UserSession.id.in_([row.id for row in sessions]), UserSession.last_active_at > limit)
                 .values(last_active_at=now)
+                .returning(UserSession.id)
                 .execution_options(synchronize_session=False)
-            )
+            ).all()
+            # A session's last_active_at is OPS's column: OPS's trail records the correction.
+            # ops_user's is this project's own, outside OPS's trail.
+            note_change(self.session, UserSession.__tablename__, [(session_id,) for session_id in pinned], VersionOperation.UPDATE)
         self.session.execute(
             update(User)
             .where(User.id.in_(user_ids), User.last_active_at > limit)
