@@ -37,6 +37,8 @@ from api_support import login
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ALL_TABLES = ("ops_db_history", "ops_event", "user_session", "user_role", "role", "ops_user")
+# SQLAlchemy-Continuum's trail of those tables (emptied with them between tests).
+TRAIL_TABLES = ("transaction", *(f"{table}_version" for table in ALL_TABLES))
 _pg_problem: str | None = None
 
 
@@ -126,7 +128,7 @@ def drop_schema(schema: str) -> None:
 
 def _empty_pg_schema(url: str, schema: str) -> None:
     engine = sa.create_engine(url)
-    tables = ", ".join(f'"{schema}"."{table}"' for table in ALL_TABLES)
+    tables = ", ".join(f'"{schema}"."{table}"' for table in (*ALL_TABLES, *TRAIL_TABLES))
     with engine.begin() as connection:
         connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         connection.execute(sa.text(f'ALTER SEQUENCE "{schema}".ops_user_id_seq RESTART WITH 500'))

@@ -3,8 +3,9 @@
 Written from what OPS's own migrations and seed loaders build (schema ``ops``
 in production; a schema of the test's own here): native enum types holding
 member names, timestamps without time zone, OPS's nullability, a user id
-sequence starting at 500 that no column owns, the shadow ``*_version`` tables
-and ``transaction`` table of SQLAlchemy-Continuum, OPS's own
+sequence starting at 500 that no column owns, SQLAlchemy-Continuum's
+``transaction`` table and the ``*_version`` shadows of the six tables (with an
+open version of each seed user, as OPS's loader leaves them), OPS's own
 ``alembic_version`` row, a LOCKED System Admin with no roles, FakeAuth users,
 and user sessions written by plain SQL as OPS's request handling writes them.
 Nothing here goes through this project's models.
@@ -36,6 +37,14 @@ AUDIT = """
     updated_by integer REFERENCES {s}.ops_user(id),
     created_on timestamp without time zone,
     updated_on timestamp without time zone"""
+
+# Continuum's columns on a shadow table, after the base table's audit columns (OPS's own are nullable there).
+SHADOW_AUDIT_NO_KEY = """
+    created_by integer, updated_by integer, created_on timestamp without time zone,
+    updated_on timestamp without time zone, transaction_id bigint NOT NULL, end_transaction_id bigint,
+    operation_type smallint NOT NULL"""
+SHADOW_AUDIT = SHADOW_AUDIT_NO_KEY + """,
+    PRIMARY KEY (id, transaction_id)"""
 
 TABLES = """
 CREATE TABLE {s}.division (id integer PRIMARY KEY, name varchar);
@@ -94,15 +103,28 @@ CREATE TABLE {s}.ops_db_history (
 );
 CREATE INDEX idx_ops_db_history_class_name_row_key_created_on
     ON {s}.ops_db_history (class_name, row_key, created_on DESC);
-CREATE TABLE {s}.transaction (id bigserial PRIMARY KEY, issued_at timestamp without time zone, remote_addr varchar);
+CREATE TABLE {s}.transaction (id bigserial PRIMARY KEY, remote_addr varchar(50), issued_at timestamp without time zone);
 CREATE TABLE {s}.ops_user_version (
-    id integer NOT NULL, email varchar, status {s}.userstatus, transaction_id bigint NOT NULL,
-    end_transaction_id bigint, operation_type smallint NOT NULL, PRIMARY KEY (id, transaction_id)
+    id integer NOT NULL, oidc_id uuid, hhs_id varchar, email varchar, first_name varchar, last_name varchar,
+    division integer, status {s}.userstatus DEFAULT 'INACTIVE',{shadow_audit}
+);
+CREATE INDEX ix_ops_user_version_email ON {s}.ops_user_version (email);
+CREATE INDEX ix_ops_user_version_oidc_id ON {s}.ops_user_version (oidc_id);
+CREATE TABLE {s}.role_version (id integer NOT NULL, name varchar, permissions varchar[],{shadow_audit});
+CREATE TABLE {s}.user_role_version (
+    user_id integer NOT NULL, role_id integer NOT NULL,{shadow_audit_no_key},
+    PRIMARY KEY (user_id, role_id, transaction_id)
 );
 CREATE TABLE {s}.user_session_version (
-    id integer NOT NULL, user_id integer, is_active boolean, last_active_at timestamp without time zone,
-    transaction_id bigint NOT NULL, end_transaction_id bigint, operation_type smallint NOT NULL,
-    PRIMARY KEY (id, transaction_id)
+    id integer NOT NULL, user_id integer, is_active boolean, ip_address varchar, access_token text,
+    refresh_token text, last_active_at timestamp without time zone,{shadow_audit}
+);
+CREATE TABLE {s}.ops_event_version (
+    id integer NOT NULL, event_type {s}.opseventtype, event_status {s}.opseventstatus, event_details jsonb,{shadow_audit}
+);
+CREATE TABLE {s}.ops_db_history_version (
+    id integer NOT NULL, event_type {s}.opsdbhistorytype, event_details jsonb, class_name varchar, row_key varchar,
+    changes jsonb,{shadow_audit}
 );
 CREATE TABLE {s}.alembic_version (version_num varchar(32) NOT NULL PRIMARY KEY);
 INSERT INTO {s}.alembic_version VALUES ('{head}');
@@ -165,7 +187,9 @@ def build(engine: sa.Engine, schema: str, *, now: datetime) -> dict[str, OpsUser
         for name, values in ENUMS.items():
             labels = ", ".join(f"'{value}'" for value in values)
             connection.exec_driver_sql(f"CREATE TYPE {schema}.{name} AS ENUM ({labels})")
-        connection.exec_driver_sql(TABLES.format(s=schema, audit=AUDIT.format(s=schema), head=OPS_ALEMBIC_HEAD))
+        connection.exec_driver_sql(TABLES.format(
+            s=schema, audit=AUDIT.format(s=schema), shadow_audit=SHADOW_AUDIT, shadow_audit_no_key=SHADOW_AUDIT_NO_KEY, head=OPS_ALEMBIC_HEAD
+        ))
         role_ids = {}
         for name in ("SYSTEM_OWNER", "VIEWER_EDITOR", "REVIEWER_APPROVER", "USER_ADMIN", "BUDGET_TEAM",
                      "PROCUREMENT_TEAM", "SUPER_USER", "READ_ONLY"):
@@ -189,6 +213,16 @@ def build(engine: sa.Engine, schema: str, *, now: datetime) -> dict[str, OpsUser
                 )
             for days in user.sessions:
                 write_session(connection, schema, user.id, last_active_at=naive_now - timedelta(days=days))
+        # OPS's loader runs under Continuum: one transaction, and an open version of each user it made.
+        seed_transaction = connection.execute(
+            sa.text(f"INSERT INTO {schema}.transaction (issued_at) VALUES (:now) RETURNING id"), {"now": naive_now}
+        ).scalar_one()
+        connection.execute(sa.text(
+            f"INSERT INTO {schema}.ops_user_version (id, oidc_id, hhs_id, email, first_name, last_name, division, status,"
+            " created_by, updated_by, created_on, updated_on, transaction_id, operation_type)"
+            " SELECT id, oidc_id, hhs_id, email, first_name, last_name, division, status, created_by, updated_by,"
+            f" created_on, updated_on, :tx, 0 FROM {schema}.ops_user"
+        ), {"tx": seed_transaction})
     return {user.key: user for user in users}
 
 

@@ -158,6 +158,36 @@ def test_the_job_disables_exactly_the_due_ops_users_as_the_locked_system_admin(a
     assert stored == [("INACTIVE",)]  # the member name, in OPS's native enum
 
 
+def test_the_job_leaves_opss_continuum_trail_for_a_disabled_user_in_opss_own_tables(attached, ops_schema, seeded):
+    user_id = seeded["idle_90"].id
+    with freeze_time(NOW):
+        result = run_job(attached)
+
+    assert result.exit_code == 0, result.output
+    trail = raw(
+        f"SELECT v.transaction_id, v.end_transaction_id, v.operation_type, v.status::text, v.first_name, t.issued_at"
+        f" FROM {ops_schema}.ops_user_version v JOIN {ops_schema}.transaction t ON t.id = v.transaction_id"
+        " WHERE v.id = :id ORDER BY v.transaction_id",
+        id=user_id,
+    )
+    (seed_tx, closed_by, seed_op, seed_status, _, _), (tx, still_open, op, status, first_name, issued_at) = trail
+    assert (seed_op, seed_status) == (0, "ACTIVE")  # the version OPS's loader left
+    assert closed_by == tx and still_open is None
+    assert (op, status, first_name) == (1, "INACTIVE", "Seed")  # every OPS column copied, the status an update
+    assert issued_at == NOW.replace(tzinfo=None)
+    ended = raw(
+        f"SELECT is_active, operation_type FROM {ops_schema}.user_session_version WHERE transaction_id = :tx", tx=tx
+    )
+    assert ended and all(row == (False, 1) for row in ended)
+    event_id = raw(
+        f"SELECT id FROM {ops_schema}.ops_event WHERE event_type = 'UPDATE_USER' AND (event_details->>'user_id')::int = :id",
+        id=user_id,
+    )[0][0]
+    assert raw(f"SELECT operation_type FROM {ops_schema}.ops_event_version WHERE id = :id AND transaction_id = :tx", id=event_id, tx=tx) == [(0,)]
+    history = raw(f"SELECT count(*) FROM {ops_schema}.ops_db_history_version WHERE transaction_id = :tx", tx=tx)[0][0]
+    assert history == 1 + len(ended)  # the user's history row and one per ended session
+
+
 def test_a_second_run_finds_nobody_and_writes_only_its_run_record(attached, seeded):
     with freeze_time(NOW):
         run_job(attached)

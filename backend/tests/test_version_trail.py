@@ -1,0 +1,167 @@
+"""OPS's SQLAlchemy-Continuum trail: one transaction row per commit, a version of every row it changed."""
+
+from datetime import datetime, timezone
+
+import pytest
+from freezegun import freeze_time
+from sqlalchemy import select
+
+from ops_api.models import OpsDBHistory, Role, User, UserSession, UserStatus
+from ops_api.models.versions import VERSION_TABLES, VersionOperation, transaction
+from ops_api.services.users import deactivate_user, update_user_profile
+
+import factories
+from cli_runner import invoke
+from factories import make_session
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+T1 = datetime(2026, 3, 2, 10, 30, tzinfo=timezone.utc)
+INSERT, UPDATE, DELETE = VersionOperation.INSERT, VersionOperation.UPDATE, VersionOperation.DELETE
+
+
+def versions(session, table, **key):
+    """The versions of one row of ``table`` (by its key columns), oldest first."""
+    shadow = VERSION_TABLES[table]
+    condition = [shadow.c[name] == value for name, value in key.items()]
+    return session.execute(select(shadow).where(*condition).order_by(shadow.c.transaction_id)).mappings().all()
+
+
+def transactions(session):
+    return session.execute(select(transaction).order_by(transaction.c.id)).mappings().all()
+
+
+@pytest.fixture
+def person(person, session):
+    """The shared person, with two live sessions last active at T0."""
+    with freeze_time(T0):
+        make_session(session, person, last_active_at=T0)
+        make_session(session, person, last_active_at=T0)
+        session.commit()
+    return person
+
+
+def deactivate(session, person, actor):
+    with freeze_time(T1):
+        deactivate_user(session, person, actor=actor, reason="left the agency")
+        session.commit()
+    return transactions(session)[-1]
+
+
+def test_a_deactivation_is_one_continuum_transaction_issued_at_commit_with_no_remote_address(session, user_admin, person):
+    before = len(transactions(session))
+
+    committed = deactivate(session, person, user_admin)
+
+    assert len(transactions(session)) == before + 1
+    assert committed["issued_at"] == T1
+    assert committed["remote_addr"] is None
+
+
+def test_the_users_new_version_holds_the_inactive_status_as_an_update(session, user_admin, person):
+    committed = deactivate(session, person, user_admin)
+
+    latest = versions(session, "ops_user", id=person.id)[-1]
+    assert latest["transaction_id"] == committed["id"]
+    assert latest["operation_type"] == UPDATE
+    assert latest["status"] is UserStatus.INACTIVE
+    assert latest["email"] == person.email
+    assert latest["updated_by"] == user_admin.id
+    assert latest["end_transaction_id"] is None
+
+
+def test_the_users_new_version_closes_the_previous_one(session, user_admin, person):
+    committed = deactivate(session, person, user_admin)
+
+    earlier, latest = versions(session, "ops_user", id=person.id)[-2:]
+    assert earlier["status"] is UserStatus.ACTIVE
+    assert earlier["end_transaction_id"] == committed["id"]
+    assert latest["end_transaction_id"] is None
+
+
+def test_each_ended_session_gets_a_version_in_the_same_transaction(session, user_admin, person):
+    committed = deactivate(session, person, user_admin)
+
+    session_ids = session.scalars(select(UserSession.id).where(UserSession.user_id == person.id)).all()
+    assert len(session_ids) == 2
+    for session_id in session_ids:
+        latest = versions(session, "user_session", id=session_id)[-1]
+        assert (latest["transaction_id"], latest["operation_type"], latest["is_active"]) == (committed["id"], UPDATE, False)
+        assert latest["last_active_at"] == T0
+
+
+def test_the_event_and_every_history_row_are_versioned_as_inserts_in_the_same_transaction(session, user_admin, person):
+    committed = deactivate(session, person, user_admin)
+
+    (event,) = factories.events_for(session, person)
+    history_ids = session.scalars(select(OpsDBHistory.id).where(OpsDBHistory.created_on == T1)).all()
+    assert len(history_ids) == 3  # the user and two sessions
+    for table, row_id in [("ops_event", event.id), *[("ops_db_history", history_id) for history_id in history_ids]]:
+        (version,) = versions(session, table, id=row_id)
+        assert (version["transaction_id"], version["operation_type"]) == (committed["id"], INSERT), table
+
+
+def test_this_projects_own_columns_leave_no_trail(session, person):
+    before = len(transactions(session))
+
+    with freeze_time(T1):
+        person.last_active_at = T1  # ops_user's activity column: this project's, not OPS's
+        session.commit()
+
+    assert len(transactions(session)) == before
+
+
+def test_a_rolled_back_change_leaves_no_trail(session, user_admin, person):
+    before = len(transactions(session))
+
+    with freeze_time(T1):
+        deactivate_user(session, person, actor=user_admin, reason="left the agency")
+        session.flush()
+        session.rollback()
+        session.commit()
+
+    assert len(transactions(session)) == before
+    assert versions(session, "ops_user", id=person.id)[-1]["status"] is UserStatus.ACTIVE
+
+
+def test_roles_granted_and_taken_are_versioned_as_user_role_inserts_and_deletes(session, user_admin, person):
+    granted = session.scalars(select(Role).where(Role.name == "READ_ONLY")).one()
+    kept = [role.name for role in person.roles]
+    with freeze_time(T0):
+        update_user_profile(session, person, actor=user_admin, changes={"roles": [*kept, "READ_ONLY"]})
+        session.commit()
+    grant = transactions(session)[-1]
+    with freeze_time(T1):
+        update_user_profile(session, person, actor=user_admin, changes={"roles": kept})
+        session.commit()
+    removal = transactions(session)[-1]
+
+    added, removed = versions(session, "user_role", user_id=person.id, role_id=granted.id)
+    assert (added["transaction_id"], added["operation_type"], added["end_transaction_id"]) == (grant["id"], INSERT, removal["id"])
+    assert (removed["transaction_id"], removed["operation_type"]) == (removal["id"], DELETE)
+
+
+def test_a_new_user_is_versioned_as_an_insert(session, user_admin):
+    with freeze_time(T1):
+        user = factories.make_user(session, email="new.person@example.gov")
+        session.commit()
+
+    (version,) = versions(session, "ops_user", id=user.id)
+    assert (version["operation_type"], version["email"], version["end_transaction_id"]) == (INSERT, "new.person@example.gov", None)
+
+
+def test_the_job_versions_each_user_it_disables_in_a_transaction_of_its_own(app, session, person):
+    with freeze_time(T0):
+        other = factories.make_user(session, email="other.idle@example.gov")
+        session.commit()
+    before = {row["id"] for row in transactions(session)}
+
+    result = invoke(app, "disable-inactive-users", now=T1.replace(year=2027))
+
+    assert result.exit_code == 0, result.output
+    session.expire_all()
+    assert {session.get(User, user.id).status for user in (person, other)} == {UserStatus.INACTIVE}
+    disabled_in = [versions(session, "ops_user", id=user.id)[-1]["transaction_id"] for user in (person, other)]
+    assert not before & set(disabled_in)
+    assert disabled_in[0] != disabled_in[1]
+    run_record = factories.run_records(session)[-1]
+    assert versions(session, "ops_event", id=run_record.id)[-1]["event_status"] is run_record.event_status
