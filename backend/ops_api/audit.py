@@ -16,11 +16,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import event, insert, inspect, select
+from sqlalchemy import event, insert, inspect, select, update
 from sqlalchemy.orm import Session, UOWTransaction
 
 from ops_api.clock import utcnow
-from ops_api.models import OpsDBHistory, OpsDBHistoryType, OpsEvent, User, UserSession
+from ops_api.models import OpsDBHistory, OpsDBHistoryType, OpsEvent, User, UserSession, user_role
 from ops_api.models.base import AuditColumns
 from ops_api.models.versions import VersionOperation
 from ops_api.versioning import note_change
@@ -179,6 +179,28 @@ def _collect_changes(session: Session, flush_context: UOWTransaction, instances:
     session.info[_UPDATES_KEY] = updates
 
 
+def _stamp_granted_roles(session: Session, actor_id: int | None) -> None:
+    """Give the user_role rows this flush inserted their acting user, as OPS's UserRole model gets one.
+
+    user_role is a plain association table that the ORM writes for User.roles,
+    so no model default can know who granted the role.
+    """
+    if actor_id is None:
+        return
+    granted: dict[int, list[int]] = {}
+    for obj in (*session.new, *session.dirty):
+        if isinstance(obj, User) and "roles" in inspect(obj).dict:
+            added = inspect(obj).attrs.roles.history.added or []
+            if added:
+                granted[obj.id] = [role.id for role in added]
+    for user_id, role_ids in granted.items():
+        session.connection().execute(
+            update(user_role)
+            .where(user_role.c.user_id == user_id, user_role.c.role_id.in_(role_ids))
+            .values(created_by=actor_id, updated_by=actor_id)
+        )
+
+
 @event.listens_for(Session, "after_flush")
 def _write_history(session: Session, flush_context: UOWTransaction) -> None:
     # In after_flush the session still shows the pre-flush new and deleted
@@ -211,6 +233,7 @@ def _write_history(session: Session, flush_context: UOWTransaction) -> None:
         if _is_audited(obj):
             add(obj, OpsDBHistoryType.DELETED, {})
 
+    _stamp_granted_roles(session, actor_id)
     if rows:
         written = session.connection().execute(insert(OpsDBHistory).returning(OpsDBHistory.id), rows).scalars().all()
         note_change(session, OpsDBHistory.__tablename__, [(history_id,) for history_id in written], VersionOperation.INSERT)

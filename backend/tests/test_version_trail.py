@@ -140,6 +140,17 @@ def test_roles_granted_and_taken_are_versioned_as_user_role_inserts_and_deletes(
     assert (removed["transaction_id"], removed["operation_type"]) == (removal["id"], DELETE)
 
 
+def test_a_granted_role_names_the_admin_who_granted_it(session, user_admin, person):
+    kept = [role.name for role in person.roles]
+    with freeze_time(T1):
+        update_user_profile(session, person, actor=user_admin, changes={"roles": [*kept, "READ_ONLY"]})
+        session.commit()
+
+    granted = session.scalars(select(Role).where(Role.name == "READ_ONLY")).one()
+    (version,) = versions(session, "user_role", user_id=person.id, role_id=granted.id)
+    assert (version["created_by"], version["updated_by"], version["created_on"]) == (user_admin.id, user_admin.id, T1)
+
+
 def test_a_new_user_is_versioned_as_an_insert(session, user_admin):
     with freeze_time(T1):
         user = factories.make_user(session, email="new.person@example.gov")
