@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+import sqlite3
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, MutableMapping
@@ -132,6 +133,7 @@ def database_url_from_env(instance_path: str) -> str:
 # and the module it imports. psycopg 3 comes first: a bare postgresql:// URL
 # uses it when it is installed, and psycopg2 (OPS's driver) otherwise.
 POSTGRESQL_DRIVERS = {"postgresql+psycopg": "psycopg", "postgresql+psycopg2": "psycopg2"}
+MINIMUM_SQLITE = (3, 35, 0)
 SUPPORTED_DRIVERS = ("sqlite", *POSTGRESQL_DRIVERS)
 _DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary"}
 
@@ -502,6 +504,11 @@ def finalize(config: MutableMapping[str, Any]) -> None:
     )
     options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        if sqlite3.sqlite_version_info < MINIMUM_SQLITE:
+            # The audit and version-trail inserts read their new keys back with RETURNING (SQLite 3.35).
+            raise ConfigError(
+                f"SQLite {'.'.join(map(str, MINIMUM_SQLITE))} or later is needed; this Python has {sqlite3.sqlite_version}"
+            )
         # Writers wait for each other instead of failing at once.
         options.setdefault("connect_args", {}).setdefault("timeout", 30)
     else:

@@ -12,16 +12,24 @@ How:
 * Every ORM flush notes the versioned rows it inserted, updated (only when a
   column OPS versions changed, as Continuum does) or deleted. Statements
   written in Core note theirs with :func:`note_change`.
-* Just before the session commits, the notes become one ``transaction`` row,
-  a copy of each noted row as committed (read back with ``INSERT ... SELECT``,
-  so every column is the database's), and the closing of each row's previous
-  version (``end_transaction_id``, Continuum's validity strategy).
-* A rollback drops the notes. A database without a ``transaction`` table
-  (neither OPS's nor made by this project's migrations) gets no version rows.
+* Just before the session commits, the notes become one ``transaction`` row
+  (``issued_at``: the first change noted, as Continuum stamps its first
+  versioned flush), a copy of each noted row as committed (read back with
+  ``INSERT ... SELECT``, so every column is the database's), and the closing
+  of each row's previous version (``end_transaction_id``, Continuum's
+  validity strategy).
+* A rollback drops the notes; rolling back to a savepoint drops those made
+  since. A database without a ``transaction`` table (neither OPS's nor made by
+  this project's migrations) gets no version rows, and a warning says so.
+
+One difference from Continuum: a ``user_role`` version copies the whole row
+and is closed by the next one, where Continuum's association versions carry
+only what the ORM's statement named and stay open.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -44,8 +52,13 @@ from ops_api.models.versions import (
 from ops_api.sql import schema_of
 
 _NOTES = "ops_version_notes"
+_FIRST_NOTED = "ops_version_first_noted"
+_SAVEPOINTS = "ops_version_savepoint_notes"
 _KNOWN_TRAIL = "ops_version_trail_schemas"
+_WARNED_NO_TRAIL = "ops_version_trail_warned"
 _BATCH = 1000  # keys per statement, far below any driver's parameter limit
+
+logger = logging.getLogger(__name__)
 
 Key = tuple[Any, ...]
 # Per base table: row key -> (operation, the row's columns for a delete, else None).
@@ -59,17 +72,20 @@ def note_change(
 
     For a delete, ``snapshot`` holds the row's columns (the row is gone by
     commit time). Several changes to one row in one transaction make one
-    version, as in Continuum: an insert stays an insert, a delete wins.
+    version, as in Continuum: the latest change names it (inserted, then
+    updated by a later flush: an update), and a row deleted and inserted
+    again was updated.
     """
     if table_name not in VERSION_TABLES:
         return
+    session.info.setdefault(_FIRST_NOTED, utcnow())
     rows = session.info.setdefault(_NOTES, {}).setdefault(table_name, {})
     for key in keys:
         earlier = rows.get(key)
-        if earlier is None or operation is VersionOperation.DELETE:
+        if earlier is not None and earlier[0] is VersionOperation.DELETE and operation is VersionOperation.INSERT:
+            rows[key] = (VersionOperation.UPDATE, None)
+        else:
             rows[key] = (operation, snapshot)
-        elif earlier[0] is VersionOperation.DELETE and operation is VersionOperation.INSERT:
-            rows[key] = (VersionOperation.UPDATE, None)  # deleted and inserted again: the row changed
 
 
 def _table_of(obj: object) -> Table | None:
@@ -129,18 +145,52 @@ def _note_flushed_changes(session: Session, flush_context: UOWTransaction) -> No
 
 @event.listens_for(Session, "before_commit")
 def _write_noted_versions(session: Session) -> None:
-    # Flush first: the last flush's changes are noted too, and every noted row
-    # holds its committed values when it is copied.
-    session.flush()
+    if session.in_nested_transaction():
+        return  # a savepoint released: its notes wait for the real commit
+    # Flush until nothing is left (a flush's listeners may add objects), so
+    # every change is noted and every noted row holds its committed values.
+    for _ in range(100):
+        if not (session.new or session.dirty or session.deleted):
+            break
+        session.flush()
     notes: Notes | None = session.info.pop(_NOTES, None)
+    issued_at = session.info.pop(_FIRST_NOTED, None) or utcnow()
     if notes:
-        write_versions(session.connection(), notes, schema=schema_of(session), issued_at=utcnow())
+        write_versions(session.connection(), notes, schema=schema_of(session), issued_at=issued_at)
+
+
+@event.listens_for(Session, "after_commit")
+def _check_nothing_left(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: its notes are the real commit's
+    if session.info.get(_NOTES):
+        logger.error(
+            "changes noted after the version trail was written are not in OPS's version tables",
+            extra={"event": "version_trail_incomplete", "tables": sorted(session.info[_NOTES])},
+        )
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _remember_notes_at_savepoint(session: Session, started: SessionTransaction) -> None:
+    if started.nested:
+        saved = {table: dict(rows) for table, rows in session.info.get(_NOTES, {}).items()}
+        session.info.setdefault(_SAVEPOINTS, {})[id(started)] = saved
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _restore_notes_of_savepoint(session: Session, rolled_back: SessionTransaction) -> None:
+    # Fired after the savepoint's after_transaction_end; a released savepoint's
+    # copy is dropped with the rest when the whole transaction ends.
+    saved = session.info.get(_SAVEPOINTS, {}).pop(id(rolled_back), None)
+    if rolled_back.nested and saved is not None:
+        session.info[_NOTES] = saved
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget_notes(session: Session, ended: SessionTransaction) -> None:
-    if ended.parent is None:  # the whole transaction, committed or rolled back
-        session.info.pop(_NOTES, None)
+    if ended.parent is None and not ended.nested:  # the whole transaction, committed or rolled back
+        for key in (_NOTES, _FIRST_NOTED, _SAVEPOINTS):
+            session.info.pop(key, None)
 
 
 def has_version_trail(connection: Connection, schema: str | None) -> bool:
@@ -151,6 +201,14 @@ def has_version_trail(connection: Connection, schema: str | None) -> bool:
     if inspect(connection).has_table(transaction.name, schema=schema):
         known.add(schema)
         return True
+    warned: set[str | None] = connection.info.setdefault(_WARNED_NO_TRAIL, set())
+    if schema not in warned:
+        warned.add(schema)
+        logger.warning(
+            "no %s table: changes are committed without OPS's version trail (run flask db upgrade)",
+            transaction.name,
+            extra={"event": "version_trail_missing", "schema": schema},
+        )
     return False
 
 
@@ -204,7 +262,9 @@ def write_versions(connection: Connection, notes: Notes, *, schema: str | None, 
                 )
         if snapshots:
             connection.execute(insert(shadow), snapshots)
-        # Close each row's previous version (an inserted row normally has none).
+        if all(operation is VersionOperation.INSERT for operation, _ in rows.values()):
+            continue  # new keys: no earlier version to close
+        # Close each row's previous version.
         for batch in _batches(list(rows)):
             connection.execute(
                 update(shadow)

@@ -46,6 +46,16 @@ def test_an_instance_folder_that_cannot_be_made_is_one_line_not_a_traceback(monk
     assert "\n" not in str(caught.value)
 
 
+def test_an_sqlite_older_than_3_35_is_refused_in_one_line(monkeypatch, tmp_path):
+    """The audit and version-trail inserts read their keys back with RETURNING, which SQLite has from 3.35."""
+    monkeypatch.setattr("ops_api.config.sqlite3.sqlite_version_info", (3, 26, 0))
+    monkeypatch.setattr("ops_api.config.sqlite3.sqlite_version", "3.26.0")
+
+    with pytest.raises(ConfigError, match=re.escape("SQLite 3.35.0 or later is needed; this Python has 3.26.0")) as caught:
+        create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/ops.db", "ENV_NAME": "test"})
+    assert "\n" not in str(caught.value)
+
+
 @pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
 def test_a_bare_postgresql_database_url_uses_psycopg_3_when_installed(monkeypatch, scheme):
     monkeypatch.setenv("DATABASE_URL", f"{scheme}://ops@db.internal:5432/ops")

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 import pytest
 from freezegun import freeze_time
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from ops_api.models import OpsDBHistory, Role, User, UserSession, UserStatus
 from ops_api.models.versions import VERSION_TABLES, VersionOperation, transaction
@@ -176,3 +176,103 @@ def test_the_job_versions_each_user_it_disables_in_a_transaction_of_its_own(app,
     assert disabled_in[0] != disabled_in[1]
     run_record = factories.run_records(session)[-1]
     assert versions(session, "ops_event", id=run_record.id)[-1]["event_status"] is run_record.event_status
+
+
+def test_a_row_inserted_then_updated_by_a_later_flush_is_one_version_of_the_update(session):
+    with freeze_time(T1):
+        user = factories.make_user(session, email="new.person@example.gov")  # flushed
+        user.first_name = "Changed"
+        session.commit()
+
+    (version,) = versions(session, "ops_user", id=user.id)
+    assert (version["operation_type"], version["first_name"]) == (UPDATE, "Changed")
+
+
+def test_the_transaction_is_issued_at_the_first_change_not_at_the_commit(session, user_admin, person):
+    with freeze_time(T1) as clock:
+        deactivate_user(session, person, actor=user_admin, reason="left the agency")
+        session.flush()
+        clock.tick(90)
+        session.commit()
+
+    assert transactions(session)[-1]["issued_at"] == T1
+
+
+def test_a_change_rolled_back_to_a_savepoint_leaves_no_version(session, person):
+    before = versions(session, "ops_user", id=person.id)
+
+    with freeze_time(T1):
+        savepoint = session.begin_nested()
+        person.first_name = "Undone"
+        session.flush()
+        savepoint.rollback()
+        factories.make_user(session, email="kept@example.gov")
+        session.commit()
+
+    assert versions(session, "ops_user", id=person.id) == before
+    assert len([row for row in transactions(session) if row["issued_at"] == T1]) == 1
+
+
+def test_a_change_released_with_a_savepoint_is_versioned_at_the_commit_in_one_transaction(session, person, caplog):
+    with freeze_time(T1):
+        with session.begin_nested():
+            person.first_name = "Kept"
+        factories.make_user(session, email="also.kept@example.gov")
+        session.commit()
+
+    latest = versions(session, "ops_user", id=person.id)[-1]
+    assert latest["first_name"] == "Kept"
+    assert [row["id"] for row in transactions(session) if row["issued_at"] == T1] == [latest["transaction_id"]]
+    assert not [r for r in caplog.records if getattr(r, "event", None) == "version_trail_incomplete"]
+
+
+def test_a_sessions_activity_mark_is_versioned(session, person):
+    from ops_api.services.auth import resume_session
+
+    user_session = session.scalars(select(UserSession).where(UserSession.user_id == person.id)).first()
+    with freeze_time(T1):
+        resumed = resume_session(session, session_id=user_session.id, user_id=person.id)
+        session.commit()
+
+    assert resumed.touched
+    latest = versions(session, "user_session", id=user_session.id)[-1]
+    assert (latest["operation_type"], latest["last_active_at"], latest["is_active"]) == (UPDATE, T1, True)
+
+
+def test_activity_pinned_back_from_the_future_is_versioned(app, session, person):
+    user_session = session.scalars(select(UserSession).where(UserSession.user_id == person.id)).first()
+    future = T1.replace(year=2030)
+    user_session.last_active_at = future
+    session.commit()
+
+    result = invoke(app, "disable-inactive-users", now=T1)
+
+    assert result.exit_code == 0, result.output
+    session.expire_all()
+    latest = versions(session, "user_session", id=user_session.id)[-1]
+    assert (latest["operation_type"], latest["last_active_at"]) == (UPDATE, T1)
+    assert versions(session, "user_session", id=user_session.id)[-2]["last_active_at"] == future
+
+
+@pytest.fixture
+def without_transaction_table(session):
+    session.execute(text(f"DROP TABLE {factories.table_name(session, 'transaction')}"))
+    session.commit()
+    session.get_bind().dispose()  # pooled connections forget that they saw the table
+    yield
+    session.rollback()
+    transaction.create(session.get_bind())
+
+
+def test_without_a_transaction_table_changes_commit_and_a_warning_says_the_trail_is_missing(
+    session, person, without_transaction_table, caplog
+):
+    with freeze_time(T1):
+        person.first_name = "Untracked"
+        session.commit()
+
+    session.expire_all()
+    assert session.get(User, person.id).first_name == "Untracked"
+    assert [r.message for r in caplog.records if getattr(r, "event", None) == "version_trail_missing"] == [
+        "no transaction table: changes are committed without OPS's version trail (run flask db upgrade)"
+    ]
