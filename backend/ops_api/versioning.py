@@ -35,7 +35,22 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, SmallInteger, Table, event, insert, inspect, literal, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Insert,
+    SmallInteger,
+    Table,
+    Update,
+    event,
+    insert,
+    inspect,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
 from ops_api.clock import utcnow
@@ -223,17 +238,9 @@ def _key_condition(table: Table, key_columns: Sequence[str], keys: Sequence[Key]
     return tuple_(*[table.c[name] for name in key_columns]).in_(list(keys))
 
 
-def write_versions(connection: Connection, notes: Notes, *, schema: str | None, issued_at: datetime) -> int | None:
-    """Write one Continuum transaction for ``notes`` on ``connection``, inside its open transaction.
-
-    Returns the transaction's id, or None when the database keeps no trail.
-    The caller commits.
-    """
-    if not any(notes.values()) or not has_version_trail(connection, schema):
-        return None
-    transaction_id: int = connection.execute(
-        insert(transaction).values(issued_at=issued_at, remote_addr=None).returning(transaction.c.id)
-    ).scalar_one()
+def _trail_statements(notes: Notes, transaction_id: ColumnElement[Any]) -> list[Insert | Update]:
+    """The statements that write ``notes`` as versions of transaction ``transaction_id`` (an SQL expression)."""
+    statements: list[Insert | Update] = []
     for table_name, rows in notes.items():
         if not rows:
             continue
@@ -250,23 +257,21 @@ def write_versions(connection: Connection, notes: Notes, *, schema: str | None, 
                 snapshots.append({**dict.fromkeys(columns), **snapshot, TRANSACTION_ID: transaction_id, OPERATION_TYPE: int(operation)})
         for operation, keys in copied.items():
             for batch in _batches(keys):
-                connection.execute(
+                statements.append(
                     insert(shadow).from_select(
                         [*columns, TRANSACTION_ID, OPERATION_TYPE],
                         select(
-                            *[base.c[name] for name in columns],
-                            literal(transaction_id, BigInteger()),
-                            literal(int(operation), SmallInteger()),
+                            *[base.c[name] for name in columns], transaction_id, literal(int(operation), SmallInteger())
                         ).where(_key_condition(base, key_columns, batch)),
                     )
                 )
         if snapshots:
-            connection.execute(insert(shadow), snapshots)
+            statements.append(insert(shadow).values(snapshots))
         if all(operation is VersionOperation.INSERT for operation, _ in rows.values()):
             continue  # new keys: no earlier version to close
         # Close each row's previous version.
         for batch in _batches(list(rows)):
-            connection.execute(
+            statements.append(
                 update(shadow)
                 .where(
                     _key_condition(shadow, key_columns, batch),
@@ -275,4 +280,29 @@ def write_versions(connection: Connection, notes: Notes, *, schema: str | None, 
                 )
                 .values({END_TRANSACTION_ID: transaction_id})
             )
+    return statements
+
+
+def write_versions(connection: Connection, notes: Notes, *, schema: str | None, issued_at: datetime) -> int | None:
+    """Write one Continuum transaction for ``notes`` on ``connection``, inside its open transaction.
+
+    Returns the transaction's id, or None when the database keeps no trail.
+    The caller commits. On PostgreSQL a transaction of up to _BATCH rows is
+    written in one statement (data-modifying CTEs), so the job's per-user
+    transactions pay one round trip for their trail.
+    """
+    if not any(notes.values()) or not has_version_trail(connection, schema):
+        return None
+    new_transaction = insert(transaction).values(issued_at=issued_at, remote_addr=None).returning(transaction.c.id)
+    if connection.dialect.name == "postgresql" and sum(len(rows) for rows in notes.values()) <= _BATCH:
+        created = new_transaction.cte("new_transaction")
+        steps = [
+            statement.cte(f"version_{number}")
+            for number, statement in enumerate(_trail_statements(notes, select(created.c.id).scalar_subquery()))
+        ]
+        written: int = connection.execute(select(created.c.id).add_cte(*steps)).scalar_one()
+        return written
+    transaction_id: int = connection.execute(new_transaction).scalar_one()
+    for statement in _trail_statements(notes, literal(transaction_id, BigInteger())):
+        connection.execute(statement)
     return transaction_id

@@ -276,3 +276,16 @@ def test_without_a_transaction_table_changes_commit_and_a_warning_says_the_trail
     assert [r.message for r in caplog.records if getattr(r, "event", None) == "version_trail_missing"] == [
         "no transaction table: changes are committed without OPS's version trail (run flask db upgrade)"
     ]
+
+
+def test_more_rows_than_a_batch_are_versioned_in_batches_in_one_transaction(session, user_admin, person, monkeypatch):
+    monkeypatch.setattr("ops_api.versioning._BATCH", 2)  # 7 rows: the user, 2 sessions, the event, 3 history rows
+
+    committed = deactivate(session, person, user_admin)
+
+    session_ids = session.scalars(select(UserSession.id).where(UserSession.user_id == person.id)).all()
+    history_ids = session.scalars(select(OpsDBHistory.id).where(OpsDBHistory.created_on == T1)).all()
+    latest = [versions(session, "user_session", id=session_id)[-1] for session_id in session_ids]
+    assert [row["transaction_id"] for row in latest] == [committed["id"]] * 2
+    assert [len(versions(session, "ops_db_history", id=history_id)) for history_id in history_ids] == [1, 1, 1]
+    assert versions(session, "ops_user", id=person.id)[-2]["end_transaction_id"] == committed["id"]
