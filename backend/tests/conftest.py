@@ -37,7 +37,7 @@ from api_support import login
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ALL_TABLES = ("ops_db_history", "ops_event", "user_session", "user_role", "role", "ops_user")
-# SQLAlchemy-Continuum's trail of those tables (emptied with them between tests).
+# SQLAlchemy-Continuum's trail of those tables (emptied with them between tests, by DELETE).
 TRAIL_TABLES = ("transaction", *(f"{table}_version" for table in ALL_TABLES))
 _pg_problem: str | None = None
 
@@ -128,9 +128,13 @@ def drop_schema(schema: str) -> None:
 
 def _empty_pg_schema(url: str, schema: str) -> None:
     engine = sa.create_engine(url)
-    tables = ", ".join(f'"{schema}"."{table}"' for table in (*ALL_TABLES, *TRAIL_TABLES))
+    tables = ", ".join(f'"{schema}"."{table}"' for table in ALL_TABLES)
     with engine.begin() as connection:
         connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        # The trail holds a few rows per test: DELETE is far cheaper than TRUNCATE's new files,
+        # and no test reads its ids as absolute numbers.
+        for table in TRAIL_TABLES:
+            connection.execute(sa.text(f'DELETE FROM "{schema}"."{table}"'))
         connection.execute(sa.text(f'ALTER SEQUENCE "{schema}".ops_user_id_seq RESTART WITH 500'))
     engine.dispose()
 
