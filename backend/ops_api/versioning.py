@@ -33,7 +33,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -76,6 +76,7 @@ _BATCH = 1000  # keys per statement, far below any driver's parameter limit
 logger = logging.getLogger(__name__)
 
 Key = tuple[Any, ...]
+T = TypeVar("T")
 # Per base table: row key -> (operation, the row's columns for a delete, else None).
 Notes = dict[str, dict[Key, tuple[VersionOperation, dict[str, Any] | None]]]
 
@@ -227,9 +228,9 @@ def has_version_trail(connection: Connection, schema: str | None) -> bool:
     return False
 
 
-def _batches(keys: Sequence[Key]) -> Iterable[Sequence[Key]]:
-    for start in range(0, len(keys), _BATCH):
-        yield keys[start : start + _BATCH]
+def _batches(items: Sequence[T]) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), _BATCH):
+        yield items[start : start + _BATCH]
 
 
 def _key_condition(table: Table, key_columns: Sequence[str], keys: Sequence[Key]) -> Any:
@@ -241,7 +242,8 @@ def _key_condition(table: Table, key_columns: Sequence[str], keys: Sequence[Key]
 def _trail_statements(notes: Notes, transaction_id: ColumnElement[Any]) -> list[Insert | Update]:
     """The statements that write ``notes`` as versions of transaction ``transaction_id`` (an SQL expression)."""
     statements: list[Insert | Update] = []
-    for table_name, rows in notes.items():
+    # Tables in name order: one statement shape (one compiled-cache entry) per kind of change.
+    for table_name, rows in sorted(notes.items()):
         if not rows:
             continue
         base = Base.metadata.tables[table_name]
@@ -265,8 +267,8 @@ def _trail_statements(notes: Notes, transaction_id: ColumnElement[Any]) -> list[
                         ).where(_key_condition(base, key_columns, batch)),
                     )
                 )
-        if snapshots:
-            statements.append(insert(shadow).values(snapshots))
+        for chunk in _batches(snapshots):
+            statements.append(insert(shadow).values(list(chunk)))
         if all(operation is VersionOperation.INSERT for operation, _ in rows.values()):
             continue  # new keys: no earlier version to close
         # Close each row's previous version.

@@ -72,7 +72,8 @@ def test_continuum_sees_the_jobs_deactivation_as_the_users_next_version(continuu
 
 
 def test_continuum_sees_each_session_the_job_ended_in_the_same_transaction(continuum, app, session, database_url, idle_person):
-    invoke(app, "disable-inactive-users", now=JOB_AT)
+    result = invoke(app, "disable-inactive-users", now=JOB_AT)
+    assert result.exit_code == 0, result.output
 
     read = read_with_continuum(database_url, idle_person.id)
 

@@ -289,3 +289,36 @@ def test_more_rows_than_a_batch_are_versioned_in_batches_in_one_transaction(sess
     assert [row["transaction_id"] for row in latest] == [committed["id"]] * 2
     assert [len(versions(session, "ops_db_history", id=history_id)) for history_id in history_ids] == [1, 1, 1]
     assert versions(session, "ops_user", id=person.id)[-2]["end_transaction_id"] == committed["id"]
+
+
+def test_more_role_removals_than_a_batch_are_each_one_delete_version(session, user_admin, person, monkeypatch):
+    extra = ["READ_ONLY", "BUDGET_TEAM", "REVIEWER_APPROVER"]
+    with freeze_time(T0):
+        update_user_profile(session, person, actor=user_admin, changes={"roles": extra})
+        session.commit()
+    monkeypatch.setattr("ops_api.versioning._BATCH", 2)
+
+    with freeze_time(T1):
+        update_user_profile(session, person, actor=user_admin, changes={"roles": [extra[0]]})
+        session.commit()
+
+    removal = transactions(session)[-1]
+    for name in extra[1:]:
+        role = session.scalars(select(Role).where(Role.name == name)).one()
+        added, removed = versions(session, "user_role", user_id=person.id, role_id=role.id)
+        assert (removed["transaction_id"], removed["operation_type"]) == (removal["id"], DELETE)
+        assert added["end_transaction_id"] == removal["id"]
+
+
+def test_replacing_the_bulk_demo_data_empties_the_trail_too(app, session, person):
+    from ops_api.devtools.load_data import load
+    from ops_api.extensions import db
+
+    assert transactions(session)
+    session.rollback()  # the read's locks would hold up the loader's TRUNCATE
+
+    load(db.engine, users=5, sessions_per_user=1, seed=1, now=T1, replace=True)
+
+    session.expire_all()
+    assert transactions(session) == []
+    assert all(not versions(session, table) for table in VERSION_TABLES)

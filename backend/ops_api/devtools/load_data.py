@@ -39,6 +39,7 @@ from sqlalchemy.engine import Connection, Engine
 from ops_api.clock import ensure_utc
 from ops_api.domain import inactivity
 from ops_api.domain.defaults import DEFAULT_INACTIVE_DAYS
+from ops_api.models.versions import VERSION_TABLES, transaction
 from ops_api.sql import qualified, schema_of
 
 DAY = timedelta(days=1)
@@ -50,6 +51,9 @@ LOCKED_SHARE = 0.03
 REACTIVATED_SHARE = 0.03
 MEAN_DAYS_BETWEEN_SESSIONS = 9.0
 LOAD_TABLES = ("ops_db_history", "ops_event", "user_session", "user_role", "role", "ops_user")
+# OPS's version trail of those tables: emptied with them, or the reused ids would
+# continue the history of other people. The bulk load itself writes no trail.
+TRAIL_TABLES = (transaction.name, *(VERSION_TABLES[table].name for table in LOAD_TABLES))
 _BATCH = 50_000
 
 USER_COLUMNS = (
@@ -227,7 +231,8 @@ def load(
     """Fill the (migrated) database with ``users`` users and their sessions; commit; analyze.
 
     Refuses (LoadError) when ops_user already holds rows, unless ``replace``,
-    which first empties the user, session, role, event and history tables.
+    which first empties the user, session, role, event and history tables and
+    their version trail.
     """
     import time
 
@@ -243,13 +248,13 @@ def load(
             raise LoadError(f"ops_user already holds {existing} rows; load into an empty database, or replace its rows")
         if connection.dialect.name == "postgresql":
             if existing or replace:
-                tables = ", ".join(qualified(connection, table) for table in LOAD_TABLES)
+                tables = ", ".join(qualified(connection, table) for table in (*LOAD_TABLES, *TRAIL_TABLES))
                 connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
             _copy_postgresql(connection, planned, per_user=sessions_per_user, now=now, seed=seed)
         else:
             if existing or replace:
-                for table in LOAD_TABLES:
-                    connection.execute(sa.text(f"DELETE FROM {table}"))
+                for table in (*LOAD_TABLES, *TRAIL_TABLES):
+                    connection.execute(sa.text(f"DELETE FROM {qualified(connection, table)}"))
             _insert_sqlite(connection, planned, per_user=sessions_per_user, now=now, seed=seed)
     analyze(engine)
     never = sum(1 for p in planned if p.latest_days is None)
