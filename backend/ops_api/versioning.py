@@ -71,7 +71,7 @@ _FIRST_NOTED = "ops_version_first_noted"
 _SAVEPOINTS = "ops_version_savepoint_notes"
 _KNOWN_TRAIL = "ops_version_trail_schemas"
 _WARNED_NO_TRAIL = "ops_version_trail_warned"
-_BATCH = 1000  # keys per statement, far below any driver's parameter limit
+_BATCH = 1000  # rows per statement, far below any driver's parameter limit
 
 logger = logging.getLogger(__name__)
 

@@ -29,10 +29,8 @@ VERSIONED = ("ops_user", "role", "user_role", "user_session", "ops_event", "ops_
 NOT_VERSIONED = {"ops_user": {"last_active_at", "reactivated_on"}}
 
 
-def shadow_columns(table: str) -> list[sa.Column]:
+def shadow_columns(inspector: sa.Inspector, table: str, key: list[str]) -> list[sa.Column]:
     schema = target_schema()
-    inspector = sa.inspect(op.get_bind())
-    key = set(inspector.get_pk_constraint(table, schema=schema)["constrained_columns"])
     columns = []
     for column in inspector.get_columns(table, schema=schema):
         if column["name"] in NOT_VERSIONED.get(table, set()):
@@ -63,7 +61,7 @@ def upgrade() -> None:
         key = inspector.get_pk_constraint(table, schema=schema)["constrained_columns"]
         op.create_table(
             shadow,
-            *shadow_columns(table),
+            *shadow_columns(inspector, table, key),
             sa.Column("transaction_id", sa.BigInteger(), nullable=False, autoincrement=False),
             sa.Column("end_transaction_id", sa.BigInteger(), nullable=True),
             sa.Column("operation_type", sa.SmallInteger(), nullable=False),

@@ -13,6 +13,7 @@ OPS's ``ops_user_version`` has no place for them and they are left out here.
 """
 
 import enum
+from functools import cache
 from typing import cast
 
 from sqlalchemy import BigInteger, Column, Index, Integer, PrimaryKeyConstraint, SmallInteger, String, Table
@@ -85,6 +86,7 @@ VERSION_TABLES: dict[str, Table] = {
 }
 
 
+@cache
 def versioned_columns(table_name: str) -> frozenset[str]:
     """The columns of base table ``table_name`` that OPS's shadow copies."""
     shadow = VERSION_TABLES[table_name]
