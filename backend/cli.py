@@ -1,17 +1,15 @@
 """Thin Flask CLI commands: parse options, call one service, render the result.
 
-Registered on ``app.cli`` by ``ops_api.create_app``; run them as ``flask <command>``.
+``create_cli_app`` (FLASK_APP) builds the app and registers them on ``app.cli``;
+run them as ``flask <command>``. The ``ops_api`` package never imports this
+module: it is the entry point, and only entry points import it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import signal
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -19,8 +17,10 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from ops_api.adapters.signals import stop_requested_by_signal
+from ops_api.api.openapi import spec as openapi_description
 from ops_api.clock import utcnow
-from ops_api.config import MAX_DEACTIVATION_MAX_PER_RUN, describe_environment, is_development_environment
+from ops_api.config import JOB_CLOCK_PROCESS, MAX_DEACTIVATION_MAX_PER_RUN, describe_environment, is_development_environment
 from ops_api.devtools.demo_data import seed_demo
 from ops_api.devtools.load_data import LoadError, load
 from ops_api.domain.defaults import DEFAULT_INACTIVE_DAYS, DEFAULT_MAX_DISABLE, MAX_INACTIVE_DAYS
@@ -28,22 +28,25 @@ from ops_api.errors import describe_error
 from ops_api.extensions import db
 from ops_api.instants import parse_iso
 from ops_api.job_logging import configure_job_logging
-from ops_api.services import job_runs
-from ops_api.services.deactivation_report import ReportRangeError, build_report, check_range, parse_bound
-from ops_api.services.hourly_job import (
+from ops_api.services.job import job_runs
+from ops_api.services.job.hourly_job import (
     EXIT_FAILED,
+    EXIT_MAIL_FAILED,
     EXIT_OK,
     EXIT_REFUSED_BY_CAP,
     EXIT_USAGE,
     JobEnvironmentError,
     JobOptions,
+    JobOptionsError,
     JobResult,
     run_hourly_job,
 )
-from ops_api.services.hourly_job import check_database as check_database_at
-from ops_api.services.notifications import NotificationReport
-from ops_api.services.report_html import project_version, render_evidence_page
-from ops_api.services.user_deactivation import DeactivationReport, check_as_of
+from ops_api.services.job.hourly_job import check_database as check_database_at
+from ops_api.services.job.job_database import DatabaseClock, restore_triggers
+from ops_api.services.mail.notifications import NotificationReport
+from ops_api.services.report.deactivation_report import ReportRangeError, build_report, check_range, parse_bound
+from ops_api.services.report.report_html import project_version, render_evidence_page
+from ops_api.services.users.user_deactivation import DeactivationReport, UserDeactivationService, check_as_of
 
 logger = logging.getLogger("ops_api.cli")
 T = TypeVar("T")
@@ -58,7 +61,9 @@ def create_cli_app() -> Flask:
     from ops_api.config import ConfigError
 
     try:
-        return create_app()
+        app = create_app()
+        register_commands(app)
+        return app
     except ConfigError as exc:
         click.echo(f"error: configuration: {exc}", err=True)
     except Exception as exc:  # never a traceback: what failed, in one line
@@ -68,9 +73,11 @@ def create_cli_app() -> Flask:
 
 
 def register_commands(app: Flask) -> None:
+    app.cli.add_command(restore_triggers_command)
     app.cli.add_command(disable_inactive_users_command)
     app.cli.add_command(disable_inactive_users_health_command)
     app.cli.add_command(inactive_users_report_command)
+    app.cli.add_command(openapi_command)
     if is_development_environment(app.config):
         app.cli.add_command(seed_demo_command)
         app.cli.add_command(seed_load_command)
@@ -168,6 +175,27 @@ def refuse_outside_development(command: str) -> None:
         raise SystemExit(EXIT_FAILED)
 
 
+@click.command("restore-triggers", cls=OneLineUsageCommand)
+@with_appcontext
+def restore_triggers_command() -> None:
+    """Create again the triggers that keep this project's view of each user, then reconcile the view.
+
+    For a database where a run refused because one was lost (OPS made a table
+    again) or disabled. Safe to repeat. Needs what `flask db upgrade` needs.
+    """
+    try:
+        check_database_at(db.engine, current_app.extensions["migrate"].directory, triggers=False)
+        restored = restore_triggers(db.engine)
+        counts = UserDeactivationService.from_config(db.session(), current_app.config).reconcile_view(utcnow())
+    except JobEnvironmentError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_FAILED) from None
+    except Exception as exc:
+        click.echo(f"error: the triggers could not be restored: {describe_error(exc)}", err=True)
+        raise SystemExit(EXIT_FAILED) from None
+    click.echo(f"restore-triggers: {restored} triggers in place; the view reconciled ({json.dumps(counts)})")
+
+
 @click.command("seed-demo")
 @with_appcontext
 def seed_demo_command() -> None:
@@ -216,9 +244,11 @@ def seed_load_command(users: int, sessions_per_user: int, seed: int, due: int | 
     epilog=(
         "\b\nExit codes:\n"
         f"  {EXIT_OK}  success: users disabled, nobody due, a dry run, or skipped because another run holds the lock\n"
-        f"  {EXIT_FAILED}  failure: a user could not be disabled, or the run could not run (settings, database, schema)\n"
+        f"  {EXIT_FAILED}  failure: a user could not be disabled, the run was stopped, or it could not run"
+        " (settings, database, schema, clocks that disagree)\n"
         f"  {EXIT_USAGE}  usage error: a bad option; nothing was changed\n"
-        f"  {EXIT_REFUSED_BY_CAP}  refused by the safety cap: more users due than --max-disable; nobody was disabled"
+        f"  {EXIT_REFUSED_BY_CAP}  refused by the safety cap: more users due than --max-disable; nobody was disabled\n"
+        f"  {EXIT_MAIL_FAILED}  the deactivations were done, but the e-mail step failed (warnings and notices are owed)"
     ),
 )
 @click.option(
@@ -250,17 +280,22 @@ def disable_inactive_users_command(
     ended, an UPDATE_USER event and ops_db_history rows. Logs go to stderr as
     JSON lines; the report goes to stdout.
     """
-    if as_of is not None and not dry_run:
-        raise OneLineUsageError("--as-of is accepted only with --dry-run; a real run always uses now")
+    try:
+        options = JobOptions(days=days, dry_run=dry_run, as_of=as_of, max_disable=max_disable, send_email=not no_email)
+    except JobOptionsError as exc:
+        raise OneLineUsageError(str(exc)) from None
     configure_job_logging()
-    options = JobOptions(days=days, dry_run=dry_run, as_of=as_of, max_disable=max_disable, send_email=not no_email)
+    # "now" is the database server's, checked against this process's clock; a
+    # development environment may use this process's own (tests freeze it).
+    clock = utcnow if current_app.config["JOB_CLOCK"] == JOB_CLOCK_PROCESS else DatabaseClock(db.engine)
     with stop_requested_by_signal() as stop:
         result = run_hourly_job(
             db.session(),
             current_app.config,
             options=options,
             migrations_directory=current_app.extensions["migrate"].directory,
-            clock=utcnow,
+            clock=clock,
+            process_clock=utcnow,
             should_stop=stop.is_set,
         )
     render_job_result(result, output_format)
@@ -271,6 +306,8 @@ def render_job_result(result: JobResult, output_format: str) -> None:
     """The run's report on stdout (text or JSON), its one-line errors on stderr."""
     for line in result.errors:
         click.echo(line, err=True)
+    if result.mail_error is not None:
+        click.echo(f"error: {result.mail_error}", err=True)
     report, mail = result.report, result.mail
     if report is None:
         return
@@ -290,79 +327,6 @@ def render_job_result(result: JobResult, output_format: str) -> None:
             )
         if mail is not None:
             click.echo(render_notifications_text(mail))
-
-
-@contextlib.contextmanager
-def stop_requested_by_signal() -> Iterator[threading.Event]:
-    """Turn SIGTERM and SIGINT into a request to stop after the user in hand.
-
-    The platform sends SIGTERM to a replica that ran too long; finishing the
-    current user's transaction and then reporting beats dying half-way.
-
-    Python runs a signal handler only between bytecodes, so while a driver
-    blocks in C (psycopg2 waiting on a lock) the handler waits too. The
-    interpreter's own C handler still writes the signal's number to a wakeup
-    socket at once; a thread reading it sets the stop request, so the job can
-    cancel the statement it waits on (services/hourly_job.py).
-    """
-    stop = threading.Event()
-    logged: set[int] = set()
-
-    def request_stop(signum: int, frame: Any) -> None:
-        if not logged:
-            logger.warning(
-                "received %s: stopping after the user in hand",
-                signal.Signals(signum).name,
-                extra={"event": "stop_requested", "signal": signal.Signals(signum).name},
-            )
-        logged.add(signum)
-        stop.set()
-
-    previous = {signum: signal.signal(signum, request_stop) for signum in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        with _signals_seen_at_once(stop, (signal.SIGTERM, signal.SIGINT)):
-            yield stop
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-@contextlib.contextmanager
-def _signals_seen_at_once(stop: threading.Event, signals: tuple[int, ...]) -> Iterator[None]:
-    """Set ``stop`` from a thread as soon as one of ``signals`` arrives, even while the main thread blocks in C."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # set_wakeup_fd works only in the main thread; the Python handler alone must do
-        return
-    reader, writer = socket.socketpair()
-    writer.setblocking(False)
-    try:
-        previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
-    except ValueError:
-        reader.close()
-        writer.close()
-        yield
-        return
-
-    def watch() -> None:
-        while True:
-            try:
-                data = reader.recv(64)
-            except OSError:
-                return
-            if not data:
-                return
-            if any(number in signals for number in data):
-                stop.set()
-
-    watcher = threading.Thread(target=watch, name="signal-watcher", daemon=True)
-    watcher.start()
-    try:
-        yield
-    finally:
-        signal.set_wakeup_fd(previous_fd)
-        writer.close()  # the watcher reads the end of the stream and returns
-        watcher.join(5)
-        reader.close()
 
 
 def read_or_exit(what: str, read: Callable[[], T]) -> T:
@@ -413,6 +377,16 @@ def disable_inactive_users_health_command(max_age: timedelta, output_format: str
     else:
         click.echo(health.describe())
     raise SystemExit(EXIT_OK if health.healthy else EXIT_FAILED)
+
+
+@click.command("openapi")
+@click.option(
+    "--output", type=click.File("w", encoding="utf-8"), default="-", show_default=True,
+    help="The file to write (- for standard output).",
+)
+def openapi_command(output: Any) -> None:
+    """Write the OpenAPI description the API serves at /api/v1/openapi.json (for linters and client generators)."""
+    output.write(json.dumps(openapi_description(), indent=2) + "\n")
 
 
 class ReportBound(click.ParamType):

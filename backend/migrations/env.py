@@ -1,14 +1,26 @@
-"""Alembic environment: runs migrations against the Flask app's database."""
+"""Alembic environment: runs this project's migrations against the Flask app's database.
+
+The version table is this project's own, in its own schema
+(OPS_DEACTIVATION_SCHEMA on PostgreSQL); OPS's alembic_version is never read
+or written. Before migrating, PostgreSQL is asked whether the connected role
+may do what the migrations need; a missing privilege stops the run with one
+line naming the statement an administrator runs (no traceback), and so does a
+database error during a migration.
+"""
 
 import logging
 from logging.config import fileConfig
 from typing import Any
 
 from alembic import context
+from alembic.util import CommandError
 from flask import current_app
+from sqlalchemy.exc import DBAPIError
 
+from ops_api.errors import describe_error
 from ops_api.models.base import UTCDateTime
-from ops_backend.migrations.ops_schema import VERSION_TABLE, schema_for
+from ops_backend.migrations.ops_schema import VERSION_TABLE
+from ops_backend.migrations.preflight import check_privileges
 
 config = context.config
 if config.config_file_name is not None:
@@ -18,6 +30,10 @@ logger = logging.getLogger("alembic.env")
 
 db = current_app.extensions["migrate"].db
 target_metadata = db.metadata
+
+
+def version_table_schema(dialect_name: str) -> str | None:
+    return current_app.config["DEACTIVATION_SCHEMA"] if dialect_name == "postgresql" else None
 
 
 def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
@@ -34,11 +50,12 @@ def skip_empty_autogenerate(context_: Any, revision: Any, directives: list[Any])
 
 
 def run_migrations_offline() -> None:
+    """`flask db upgrade --sql`: the SQL for a database administrator to review and run, written to stdout."""
     context.configure(
         url=db.engine.url.render_as_string(hide_password=False),
         target_metadata=target_metadata,
         version_table=VERSION_TABLE,
-        version_table_schema=schema_for(db.engine.dialect.name),
+        version_table_schema=version_table_schema(db.engine.dialect.name),
         literal_binds=True,
         render_as_batch=True,
         render_item=render_item,
@@ -53,23 +70,26 @@ def run_migrations_online() -> None:
     options.setdefault("compare_type", True)
     options.setdefault("render_as_batch", True)  # SQLite alters tables by copying them
     with db.engine.connect() as connection:
-        schema = schema_for(connection.dialect.name)
-        if schema is not None:
-            # An empty database: the version table below needs its schema. In
-            # an OPS database the schema exists and this changes nothing.
-            connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            connection.commit()
+        if connection.dialect.name == "postgresql":
+            check_privileges(
+                connection,
+                ops_schema=current_app.config["DB_SCHEMA"],
+                own_schema=current_app.config["DEACTIVATION_SCHEMA"],
+            )
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
-            # Our own version table, in OPS's schema; OPS's alembic_version is never read or written.
             version_table=VERSION_TABLE,
-            version_table_schema=schema_for(connection.dialect.name),
+            version_table_schema=version_table_schema(connection.dialect.name),
             render_item=render_item,
             **options,
         )
-        with context.begin_transaction():
-            context.run_migrations()
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+        except DBAPIError as exc:
+            # Everything was rolled back (PostgreSQL migrates in one transaction).
+            raise CommandError(f"the migration failed and changed nothing: {describe_error(exc)}") from None
 
 
 if context.is_offline_mode():

@@ -1,35 +1,48 @@
 """What the migrations need to know about the database they run in.
 
-This project lives inside OPS's database: its migrations keep their own
-version table (OPS's Alembic owns ``alembic_version``), and on PostgreSQL
-they work in ``OPS_DB_SCHEMA`` alone.
+This project lives beside OPS inside OPS's database. On PostgreSQL its own
+objects (tables, trigger functions, its Alembic version table) live in a
+schema of its own, ``OPS_DEACTIVATION_SCHEMA``; in OPS's schema,
+``OPS_DB_SCHEMA``, it adds nothing but triggers. SQLite, the embedded
+default, has no schemas: there both sets of tables share the one file.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 from flask import current_app
 
-# This project's Alembic version table; OPS's own is alembic_version, untouched.
-VERSION_TABLE = "alembic_version_user_deactivation"
+# This project's Alembic version table, in its own schema; OPS's alembic_version is never read or written.
+VERSION_TABLE = "alembic_version"
+# The version table of the first design, which kept everything in OPS's schema (moved by s0003).
+LEGACY_VERSION_TABLE = "alembic_version_user_deactivation"
 
 
-def schema_for(dialect_name: str) -> str | None:
-    """The schema of OPS's tables: OPS_DB_SCHEMA on PostgreSQL, none on SQLite."""
-    return current_app.config["DB_SCHEMA"] if dialect_name == "postgresql" else None
-
-
-def target_schema() -> str | None:
-    return schema_for(op.get_bind().dialect.name)
+def dialect_name() -> str:
+    return str(op.get_context().dialect.name)
 
 
 def is_postgresql() -> bool:
-    return op.get_bind().dialect.name == "postgresql"
+    return dialect_name() == "postgresql"
 
 
-def has_table(name: str) -> bool:
-    return sa.inspect(op.get_bind()).has_table(name, schema=target_schema())
+def is_offline() -> bool:
+    return context.is_offline_mode()
+
+
+def ops_schema() -> str | None:
+    """OPS's schema: OPS_DB_SCHEMA on PostgreSQL, none on SQLite."""
+    return current_app.config["DB_SCHEMA"] if is_postgresql() else None
+
+
+def own_schema() -> str | None:
+    """This project's schema: OPS_DEACTIVATION_SCHEMA on PostgreSQL, none on SQLite."""
+    return current_app.config["DEACTIVATION_SCHEMA"] if is_postgresql() else None
+
+
+def has_table(name: str, *, own: bool = False) -> bool:
+    return sa.inspect(op.get_bind()).has_table(name, schema=own_schema() if own else ops_schema())
 
 
 def enum_exists(name: str) -> bool:
@@ -39,12 +52,18 @@ def enum_exists(name: str) -> bool:
                 "SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
                 " WHERE t.typname = :name AND n.nspname = :schema"
             ),
-            {"name": name, "schema": target_schema()},
+            {"name": name, "schema": ops_schema()},
         ).scalar()
     )
 
 
 def q(name: str) -> str:
-    """``name`` qualified with the target schema, for statements written as text."""
-    schema = target_schema()
+    """One of OPS's objects, qualified with OPS's schema, for statements written as text."""
+    schema = ops_schema()
+    return f'"{schema}"."{name}"' if schema else f'"{name}"'
+
+
+def own(name: str) -> str:
+    """One of this project's objects, qualified with its schema, for statements written as text."""
+    schema = own_schema()
     return f'"{schema}"."{name}"' if schema else f'"{name}"'

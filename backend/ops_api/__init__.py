@@ -11,11 +11,8 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from ops_api import (
-    audit,  # noqa: F401  (registers the ops_db_history listeners)
-    versioning,  # noqa: F401  (registers the version-trail listeners)
-)
 from ops_api import config as settings
+from ops_api import transactions  # noqa: F401  (registers the session listeners: see its docstring)
 from ops_api.extensions import db, migrate
 
 
@@ -50,14 +47,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIRECTORY"] or _shipped_migrations())
 
     from ops_api.api import register_api
-    from ops_backend.cli import register_commands
 
     register_api(app)
-    register_commands(app)
-
-    from ops_api.health import health_bp
-
-    app.register_blueprint(health_bp)
+    # The commands are registered by the entry point that runs them (backend/cli.py's create_cli_app):
+    # the package never imports the CLI.
     return app
 
 
@@ -81,12 +74,19 @@ def _shipped_migrations() -> str:
 
 
 def _bound_lock_waits(engine: Engine, milliseconds: int) -> None:
-    """Give every PostgreSQL connection a lock_timeout, set once when it is opened."""
+    """Set up every PostgreSQL connection once, when it is opened: a lock_timeout, and no JIT compilation.
+
+    The job's statements are short index reads and single-row writes; the
+    planner's cost estimates for the whole-table statements (the daily
+    reconciliation, the report) can cross jit_above_cost and then pay tens of
+    milliseconds compiling code that saves nothing.
+    """
 
     @event.listens_for(engine, "connect")
-    def _set_lock_timeout(dbapi_connection: Any, connection_record: Any) -> None:
+    def _set_session_options(dbapi_connection: Any, connection_record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"SET lock_timeout = {int(milliseconds)}")
+        cursor.execute("SET jit = off")
         cursor.close()
         dbapi_connection.commit()  # a SET inside a transaction that is rolled back would be undone
 

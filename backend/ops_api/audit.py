@@ -32,7 +32,7 @@ _UNSET = object()
 # Bookkeeping columns: they change with every edit and say nothing on their own.
 _BOOKKEEPING = frozenset({"updated_on", "updated_by"})
 # Moving these is the user's own activity, not an administrative change.
-_ACTIVITY_ONLY: dict[type, frozenset[str]] = {UserSession: frozenset({"last_active_at"}), User: frozenset({"last_active_at"})}
+_ACTIVITY_ONLY: dict[type, frozenset[str]] = {UserSession: frozenset({"last_active_at"})}
 _NOT_AUDITED = (OpsEvent, OpsDBHistory)
 
 

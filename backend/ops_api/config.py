@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import importlib
 import json
-import math
 import os
 import re
 import sqlite3
+import ssl
 import uuid
-from collections import Counter
 from collections.abc import Callable, Mapping, MutableMapping
 from datetime import timedelta
 from email.utils import parseaddr
@@ -23,24 +22,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from ops_api.domain.defaults import (
+    DEFAULT_EXCLUDED_OIDC_IDS,
     DEFAULT_INACTIVE_DAYS,
     DEFAULT_MAX_DISABLE,
     DEFAULT_PRODUCT_NAME,
-    DEFAULT_SMTP_PORT,
-    DEFAULT_SMTP_STARTTLS,
+    DEFAULT_SMTP_PORTS,
+    DEFAULT_SMTP_SECURITY,
     DEFAULT_SMTP_TIMEOUT_SECONDS,
     DEFAULT_SUPPORT_CONTACT,
     DEFAULT_WARN_DAYS,
     MAX_INACTIVE_DAYS,
-    SYSTEM_ADMIN_OIDC_ID,
+    SmtpSecurity,
 )
+from ops_api.secret_strength import GENERATE_KEY_COMMAND, key_weakness
+from ops_api.sql import OWN_SCHEMA
 
-# The FakeAuth demo users that `flask seed-demo` creates; like the System
-# Admin they are never disabled by the inactivity job unless configured otherwise.
-FAKEAUTH_OIDC_IDS = tuple(
-    uuid.UUID(f"00000000-0000-1111-a111-0000000000{n}") for n in ("18", "19", "20", "21", "22", "27", "28")
-)
-DEFAULT_EXCLUDED_OIDC_IDS = (SYSTEM_ADMIN_OIDC_ID, *FAKEAUTH_OIDC_IDS)
 # The only OPS_ENV_NAME values (compared without case or surrounding blanks)
 # under which development behaviour is allowed: FakeAuth, the published test
 # secret, `flask seed-demo` and `flask seed-load`. Every other name, and no
@@ -58,6 +54,11 @@ _URL_SEPARATOR = re.compile(r"\s*,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
 
 
 DEFAULT_DB_SCHEMA = "ops"
+JOB_CLOCK_DATABASE = "database"
+JOB_CLOCK_PROCESS = "process"
+# This project's own schema, beside OPS's (OPS_DEACTIVATION_SCHEMA): its tables,
+# trigger functions and Alembic version table. OPS's tools never look there.
+DEFAULT_DEACTIVATION_SCHEMA = "user_deactivation"
 # A plain, unquoted PostgreSQL identifier: it is written into DDL and triggers.
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -77,13 +78,18 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "MIGRATIONS_DIRECTORY": None,  # None: the migrations shipped with the package
         # The PostgreSQL schema that holds OPS's tables (OPS_DB_SCHEMA); unused on SQLite.
         "DB_SCHEMA": DEFAULT_DB_SCHEMA,
+        # The PostgreSQL schema that holds this project's own state (OPS_DEACTIVATION_SCHEMA); unused on SQLite.
+        "DEACTIVATION_SCHEMA": DEFAULT_DEACTIVATION_SCHEMA,
         # PostgreSQL: how long a statement waits for a row or table lock (OPS_DB_LOCK_TIMEOUT_MS).
         # The job then fails that one user, not the run; nothing waits forever.
         "DB_LOCK_TIMEOUT_MS": 5000,
         # PostgreSQL: how long one statement of the job's rule may run (OPS_DB_STATEMENT_TIMEOUT_MS).
         "DB_STATEMENT_TIMEOUT_MS": 300_000,
+        # Where a run of the job takes "now" (OPS_JOB_CLOCK): "database", the database server's clock,
+        # checked against this process's; "process" (development only: tests freeze it) this process's own.
+        "JOB_CLOCK": JOB_CLOCK_DATABASE,
         # Failure alerts (OPS_ALERT_URLS, OPS_ENV_NAME): alert URLs (their forms are in
-        # services/alert_destinations.py) and the environment's name, which every alert carries.
+        # adapters/alert_destinations.py) and the environment's name, which every alert carries.
         "ALERT_URLS": (),
         **auth_defaults(),
         **mail_defaults(),
@@ -97,10 +103,17 @@ def mail_defaults() -> dict[str, Any]:
         "DEACTIVATION_WARN_DAYS": ",".join(str(days) for days in DEFAULT_WARN_DAYS),
         # No host: e-mail is off (the job says so once per run and sends nothing).
         "SMTP_HOST": None,
-        "SMTP_PORT": DEFAULT_SMTP_PORT,
+        "SMTP_PORT": None,  # None: the usual port of SMTP_SECURITY (DEFAULT_SMTP_PORTS)
         "SMTP_USERNAME": None,
         "SMTP_PASSWORD": None,
-        "SMTP_STARTTLS": DEFAULT_SMTP_STARTTLS,
+        # tls, starttls or none. None: DEFAULT_SMTP_SECURITY, or what the older
+        # SMTP_STARTTLS says when only that is set (true: starttls, false: none).
+        "SMTP_SECURITY": None,
+        "SMTP_STARTTLS": None,
+        # A PEM file of CA certificates trusted besides the system's, for a private relay's certificate.
+        "SMTP_TLS_CA_FILE": None,
+        # false accepts any certificate: refused outside a development environment.
+        "SMTP_TLS_VERIFY": True,
         "SMTP_TIMEOUT": DEFAULT_SMTP_TIMEOUT_SECONDS,  # seconds, 1 to MAX_SMTP_TIMEOUT
         "MAIL_SENDER": None,
         "PRODUCT_NAME": DEFAULT_PRODUCT_NAME,
@@ -254,9 +267,6 @@ TESTING_JWT_SECRET_KEY = "testing-only-secret-never-used-outside-the-test-suite"
 # environment refuses them whatever else it is told.
 PUBLISHED_SECRETS = frozenset({TESTING_JWT_SECRET_KEY})
 MIN_JWT_SECRET_LENGTH = 32  # HS256 wants a key at least as long as its 256-bit output
-# A deployed environment's secret must also look random (see secret_weakness).
-MIN_SECRET_DISTINCT_CHARACTERS = 8
-MIN_SECRET_ESTIMATED_BITS = 80
 # Upper bounds of settings that become timers: beyond them a value is a typo,
 # and far beyond them it overflows the clock or the socket layer.
 MAX_ACCESS_TOKEN_SECONDS = 86_400  # 1 day
@@ -280,34 +290,9 @@ def describe_environment(config: Mapping[str, Any]) -> str:
     return f"OPS_ENV_NAME {_shown(str(name))} is not a development environment ({listed})"
 
 
-def _entropy_bits(symbols: list[int]) -> float:
-    """Shannon entropy of the symbols' own frequencies, times their count."""
-    if not symbols:
-        return 0.0
-    total = len(symbols)
-    return -sum(n / total * math.log2(n / total) for n in Counter(symbols).values()) * total
-
-
 def secret_weakness(secret: str) -> str | None:
-    """Why ``secret`` is too predictable to sign tokens in a deployed environment, or None.
-
-    Three cheap tests that random keys (base64 or hex of 16 or more random
-    bytes) pass and typed or patterned ones fail: enough distinct characters;
-    no shorter piece repeated; and an entropy estimate, the lower of the
-    characters' and of the steps between neighbours (so "abcdef..." and
-    "0123456789..." count as little as "aaaa..."), of MIN_SECRET_ESTIMATED_BITS.
-    The answer never contains the secret.
-    """
-    if len(set(secret)) < MIN_SECRET_DISTINCT_CHARACTERS:
-        return f"has fewer than {MIN_SECRET_DISTINCT_CHARACTERS} distinct characters"
-    if secret in (secret + secret)[1:-1]:
-        return "is one piece repeated"
-    codes = [ord(c) for c in secret]
-    steps = [b - a for a, b in zip(codes, codes[1:], strict=False)]
-    bits = min(_entropy_bits(codes), _entropy_bits(steps))
-    if bits < MIN_SECRET_ESTIMATED_BITS:
-        return f"looks patterned (about {int(bits)} bits of entropy; at least {MIN_SECRET_ESTIMATED_BITS} are needed)"
-    return None
+    """Why ``secret`` is unfit to sign tokens in a deployed environment, or None (secret_strength.key_weakness)."""
+    return key_weakness(secret, PUBLISHED_SECRETS)
 
 
 def _boolean(config: Mapping[str, Any], key: str) -> bool:
@@ -357,16 +342,11 @@ def finalize_auth(config: MutableMapping[str, Any]) -> None:
     if secret is not None and (not isinstance(secret, str) or len(secret) < MIN_JWT_SECRET_LENGTH):
         raise ConfigError(f"OPS_JWT_SECRET_KEY must be a string of at least {MIN_JWT_SECRET_LENGTH} characters")
     if secret is not None and not development:
-        if secret in PUBLISHED_SECRETS:
-            raise ConfigError(
-                "OPS_JWT_SECRET_KEY is a secret published in this project's source; "
-                "a deployed environment needs a random one of its own"
-            )
         weakness = secret_weakness(secret)
         if weakness is not None:
             raise ConfigError(
-                f"OPS_JWT_SECRET_KEY {weakness}; a deployed environment needs a random one "
-                "(e.g. 48 random bytes in base64)"
+                f"OPS_JWT_SECRET_KEY {weakness}; a deployed environment needs a randomly generated key "
+                f"of its own, made with: {GENERATE_KEY_COMMAND}"
             )
     config["JWT_SECRET_KEY"] = secret
     config["JWT_ACCESS_TOKEN_EXPIRES"] = _duration(config, "JWT_ACCESS_TOKEN_EXPIRES", MAX_ACCESS_TOKEN_SECONDS)
@@ -434,6 +414,57 @@ def _optional_text(config: Mapping[str, Any], key: str) -> str | None:
     return text or None
 
 
+def _smtp_security(config: Mapping[str, Any]) -> SmtpSecurity:
+    """OPS_SMTP_SECURITY; without it, the older OPS_SMTP_STARTTLS (true: starttls, false: none); else the default."""
+    text = _optional_text(config, "SMTP_SECURITY")
+    security = None
+    if text is not None:
+        try:
+            security = SmtpSecurity(text.lower())
+        except ValueError:
+            choices = ", ".join(mode.value for mode in SmtpSecurity)
+            raise ConfigError(f"OPS_SMTP_SECURITY must be one of {choices}, got {_shown(text)}") from None
+    if config.get("SMTP_STARTTLS") is None:
+        return security or DEFAULT_SMTP_SECURITY
+    starttls = _boolean(config, "SMTP_STARTTLS")
+    if security is None:
+        return SmtpSecurity.STARTTLS if starttls else SmtpSecurity.NONE
+    if starttls != (security is SmtpSecurity.STARTTLS):
+        raise ConfigError(
+            f"OPS_SMTP_STARTTLS={str(starttls).lower()} contradicts OPS_SMTP_SECURITY={security.value}; "
+            "remove OPS_SMTP_STARTTLS (OPS_SMTP_SECURITY replaces it)"
+        )
+    return security
+
+
+def _ca_file(config: Mapping[str, Any]) -> str | None:
+    """OPS_SMTP_TLS_CA_FILE, checked now: a file that holds at least one PEM certificate."""
+    path = _optional_text(config, "SMTP_TLS_CA_FILE")
+    if path is None:
+        return None
+    # A path's end names the file: a long one is shortened at its start.
+    shown = repr(path) if len(path) <= 120 else f"'...{path[-100:]}'"
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=path)
+    except ssl.SSLError:
+        raise ConfigError(f"OPS_SMTP_TLS_CA_FILE: {shown} holds no PEM certificate") from None
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ConfigError(f"OPS_SMTP_TLS_CA_FILE: cannot read {shown} ({reason})") from None
+    return path
+
+
+def _tls_verify(config: Mapping[str, Any]) -> bool:
+    """OPS_SMTP_TLS_VERIFY; false only in a development environment, and an empty value is not false."""
+    value = config.get("SMTP_TLS_VERIFY")
+    if isinstance(value, str) and not value.strip():
+        raise ConfigError("OPS_SMTP_TLS_VERIFY must be true or false, got ''")
+    verify = _boolean(config, "SMTP_TLS_VERIFY")
+    if not verify and not is_development_environment(config):
+        raise ConfigError(f"OPS_SMTP_TLS_VERIFY must not be false: {describe_environment(config)}")
+    return verify
+
+
 def finalize_mail(config: MutableMapping[str, Any]) -> None:
     """Validate the e-mail settings. Without OPS_SMTP_HOST e-mail is off and the rest may stay unset."""
     config["DEACTIVATION_WARN_DAYS"] = parse_warn_days(
@@ -443,19 +474,27 @@ def finalize_mail(config: MutableMapping[str, Any]) -> None:
     if host is not None and any(c.isspace() or c in "/@" for c in host):
         raise ConfigError("OPS_SMTP_HOST must be a host name or address, without a scheme or credentials")
     config["SMTP_HOST"] = host
+    security = _smtp_security(config)
+    config["SMTP_SECURITY"] = security
+    config["SMTP_STARTTLS"] = security is SmtpSecurity.STARTTLS
+    if config.get("SMTP_PORT") is None:
+        config["SMTP_PORT"] = DEFAULT_SMTP_PORTS[security]
     port = _positive_int(config, "SMTP_PORT", allow_zero=False)
     if port > 65535:
         raise ConfigError(f"OPS_SMTP_PORT must be at most 65535, got {port}")
     config["SMTP_PORT"] = port
-    config["SMTP_STARTTLS"] = _boolean(config, "SMTP_STARTTLS")
+    config["SMTP_TLS_CA_FILE"] = _ca_file(config)
+    config["SMTP_TLS_VERIFY"] = _tls_verify(config)
     config["SMTP_TIMEOUT"] = _positive_int(config, "SMTP_TIMEOUT", allow_zero=False, highest=MAX_SMTP_TIMEOUT)
     config["SMTP_USERNAME"] = _optional_text(config, "SMTP_USERNAME")
     password = config.get("SMTP_PASSWORD")
     config["SMTP_PASSWORD"] = None if password is None or password == "" else str(password)
     if (config["SMTP_USERNAME"] is None) != (config["SMTP_PASSWORD"] is None):
         raise ConfigError("OPS_SMTP_USERNAME and OPS_SMTP_PASSWORD must be set together")
-    if config["SMTP_USERNAME"] is not None and not config["SMTP_STARTTLS"]:
-        raise ConfigError("OPS_SMTP_USERNAME needs OPS_SMTP_STARTTLS=true: credentials are never sent in clear")
+    if config["SMTP_USERNAME"] is not None and security is SmtpSecurity.NONE:
+        raise ConfigError(
+            "OPS_SMTP_USERNAME needs OPS_SMTP_SECURITY=tls or starttls (the default): credentials are never sent in clear"
+        )
     sender = _optional_text(config, "MAIL_SENDER")
     if sender is not None:
         _, address = parseaddr(sender)
@@ -466,6 +505,16 @@ def finalize_mail(config: MutableMapping[str, Any]) -> None:
     config["MAIL_SENDER"] = sender
     config["PRODUCT_NAME"] = _optional_text(config, "PRODUCT_NAME") or DEFAULT_PRODUCT_NAME
     config["SUPPORT_CONTACT"] = _optional_text(config, "SUPPORT_CONTACT") or DEFAULT_SUPPORT_CONTACT
+
+
+def _schema_name(config: Mapping[str, Any], key: str) -> str:
+    schema = config.get(key)
+    schema = schema.strip() if isinstance(schema, str) else schema
+    if not isinstance(schema, str) or not _SCHEMA_NAME.match(schema):
+        raise ConfigError(
+            f"OPS_{key} must be a plain PostgreSQL schema name (lower-case letters, digits, _), got {_shown(schema)}"
+        )
+    return schema
 
 
 def finalize(config: MutableMapping[str, Any]) -> None:
@@ -489,13 +538,19 @@ def finalize(config: MutableMapping[str, Any]) -> None:
     )
     config["ALERT_URLS"] = parse_alert_urls(config.get("ALERT_URLS"))
     finalize_mail(config)
-    schema = config.get("DB_SCHEMA")
-    schema = schema.strip() if isinstance(schema, str) else schema
-    if not isinstance(schema, str) or not _SCHEMA_NAME.match(schema):
+    clock = str(config.get("JOB_CLOCK") or "").strip().lower()
+    if clock not in (JOB_CLOCK_DATABASE, JOB_CLOCK_PROCESS):
+        raise ConfigError(f"OPS_JOB_CLOCK must be {JOB_CLOCK_DATABASE} or {JOB_CLOCK_PROCESS}, got {_shown(config.get('JOB_CLOCK'))}")
+    if clock == JOB_CLOCK_PROCESS and not is_development_environment(config):
+        raise ConfigError(f"OPS_JOB_CLOCK must be {JOB_CLOCK_DATABASE}: {describe_environment(config)}")
+    config["JOB_CLOCK"] = clock
+    config["DB_SCHEMA"] = _schema_name(config, "DB_SCHEMA")
+    config["DEACTIVATION_SCHEMA"] = _schema_name(config, "DEACTIVATION_SCHEMA")
+    if config["DEACTIVATION_SCHEMA"] == config["DB_SCHEMA"]:
         raise ConfigError(
-            f"OPS_DB_SCHEMA must be a plain PostgreSQL schema name (lower-case letters, digits, _), got {schema!r}"
+            "OPS_DEACTIVATION_SCHEMA must name a schema of this project's own, not OPS's schema "
+            f"(both are {config['DB_SCHEMA']!r})"
         )
-    config["DB_SCHEMA"] = schema
     config["DB_LOCK_TIMEOUT_MS"] = _positive_int(config, "DB_LOCK_TIMEOUT_MS", allow_zero=False, highest=3_600_000)
     config["MAX_CONTENT_LENGTH"] = _positive_int(config, "MAX_CONTENT_LENGTH", allow_zero=False, highest=MAX_CONTENT_LENGTH_LIMIT)
     # No more than the platform's 30-minute timeout: a statement that runs longer is stuck.
@@ -504,6 +559,8 @@ def finalize(config: MutableMapping[str, Any]) -> None:
     )
     options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # SQLite has no schemas: this project's tables sit beside OPS's in the one file ("main").
+        options.setdefault("execution_options", {})["schema_translate_map"] = {OWN_SCHEMA: "main"}
         if sqlite3.sqlite_version_info < MINIMUM_SQLITE:
             # The audit and version-trail inserts read their new keys back with RETURNING (SQLite 3.35).
             raise ConfigError(
@@ -512,9 +569,13 @@ def finalize(config: MutableMapping[str, Any]) -> None:
         # Writers wait for each other instead of failing at once.
         options.setdefault("connect_args", {}).setdefault("timeout", 30)
     else:
-        # Every statement names OPS's schema in full, whatever the login
-        # role's search_path finds first (OPS's tables are not in public).
-        options.setdefault("execution_options", {})["schema_translate_map"] = {None: config["DB_SCHEMA"]}
+        # Every statement names its schema in full, whatever the login role's
+        # search_path finds first (OPS's tables are not in public): OPS's tables
+        # in OPS_DB_SCHEMA, this project's own in OPS_DEACTIVATION_SCHEMA.
+        options.setdefault("execution_options", {})["schema_translate_map"] = {
+            None: config["DB_SCHEMA"],
+            OWN_SCHEMA: config["DEACTIVATION_SCHEMA"],
+        }
         options.setdefault("pool_pre_ping", True)
         # An unreachable server fails the run in seconds instead of hanging it.
         options.setdefault("connect_args", {}).setdefault("connect_timeout", 10)

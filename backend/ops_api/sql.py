@@ -1,6 +1,7 @@
 """Portable SQL functions the dialects spell differently."""
 
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import ReturnTypeFromArgs
@@ -56,20 +57,48 @@ def _latest_of_sqlite(element: latest_of, compiler: Any, **kw: Any) -> str:
 
 
 
+# The schema key of this project's own tables in the models. The engine's
+# schema_translate_map turns it into OPS_DEACTIVATION_SCHEMA on PostgreSQL, and
+# into SQLite's one database, "main"; OPS's tables carry no schema key and
+# become OPS_DB_SCHEMA (no schema on SQLite).
+OWN_SCHEMA = "user_deactivation"
+
+
+def _translate_map(bind: Any) -> dict[str | None, str | None]:
+    get_bind = getattr(bind, "get_bind", None)
+    if get_bind is not None:
+        bind = get_bind()
+    engine = getattr(bind, "engine", bind)
+    return engine.get_execution_options().get("schema_translate_map") or {}
+
+
 def schema_of(bind: Any) -> str | None:
     """The schema OPS's tables live in for this engine, connection or session (None on SQLite).
 
     Set once, by the settings, as the engine's ``schema_translate_map``.
     """
-    get_bind = getattr(bind, "get_bind", None)
-    if get_bind is not None:
-        bind = get_bind()
-    engine = getattr(bind, "engine", bind)
-    translate = engine.get_execution_options().get("schema_translate_map") or {}
-    return translate.get(None)
+    return _translate_map(bind).get(None)
 
 
-def qualified(bind: Any, table: str) -> str:
-    """``table`` with its schema, quoted, for the few statements written as text."""
-    schema = schema_of(bind)
+def own_schema_of(bind: Any) -> str | None:
+    """The schema this project's own tables live in (OPS_DEACTIVATION_SCHEMA; "main" on SQLite)."""
+    return _translate_map(bind).get(OWN_SCHEMA)
+
+
+def qualified(bind: Any, table: str, *, own: bool = False) -> str:
+    """``table`` with its schema, quoted, for the few statements written as text (``own``: one of this project's)."""
+    schema = own_schema_of(bind) if own else schema_of(bind)
     return f'"{schema}"."{table}"' if schema else f'"{table}"'
+
+
+T = TypeVar("T")
+
+# Ids per statement for a list passed as IN (...): far below every driver's
+# parameter limit (65,535 on psycopg), whatever the number of users.
+IDS_PER_STATEMENT = 10_000
+
+
+def batched(items: Sequence[T], size: int = IDS_PER_STATEMENT) -> Iterator[Sequence[T]]:
+    """``items`` in consecutive slices of at most ``size``, one statement's worth each."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

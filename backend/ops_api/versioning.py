@@ -64,7 +64,7 @@ from ops_api.models.versions import (
     transaction,
     versioned_columns,
 )
-from ops_api.sql import schema_of
+from ops_api.sql import batched, schema_of
 
 _NOTES = "ops_version_notes"
 _FIRST_NOTED = "ops_version_first_noted"
@@ -228,11 +228,6 @@ def has_version_trail(connection: Connection, schema: str | None) -> bool:
     return False
 
 
-def _batches(items: Sequence[T]) -> Iterable[Sequence[T]]:
-    for start in range(0, len(items), _BATCH):
-        yield items[start : start + _BATCH]
-
-
 def _key_condition(table: Table, key_columns: Sequence[str], keys: Sequence[Key]) -> Any:
     if len(key_columns) == 1:
         return table.c[key_columns[0]].in_([key[0] for key in keys])
@@ -258,7 +253,7 @@ def _trail_statements(notes: Notes, transaction_id: ColumnElement[Any]) -> list[
             else:
                 snapshots.append({**dict.fromkeys(columns), **snapshot, TRANSACTION_ID: transaction_id, OPERATION_TYPE: int(operation)})
         for operation, keys in copied.items():
-            for batch in _batches(keys):
+            for batch in batched(keys, _BATCH):
                 statements.append(
                     insert(shadow).from_select(
                         [*columns, TRANSACTION_ID, OPERATION_TYPE],
@@ -267,12 +262,12 @@ def _trail_statements(notes: Notes, transaction_id: ColumnElement[Any]) -> list[
                         ).where(_key_condition(base, key_columns, batch)),
                     )
                 )
-        for chunk in _batches(snapshots):
+        for chunk in batched(snapshots, _BATCH):
             statements.append(insert(shadow).values(list(chunk)))
         if all(operation is VersionOperation.INSERT for operation, _ in rows.values()):
             continue  # new keys: no earlier version to close
         # Close each row's previous version.
-        for batch in _batches(list(rows)):
+        for batch in batched(list(rows), _BATCH):
             statements.append(
                 update(shadow)
                 .where(

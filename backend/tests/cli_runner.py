@@ -23,7 +23,11 @@ from flask import Flask
 from flask.cli import FlaskGroup
 from freezegun import freeze_time
 
+from ops_backend.cli import register_commands
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The settings that name the test's PostgreSQL schemas: kept when a test builds another app or process.
+SCHEMA_SETTINGS = ("OPS_DB_SCHEMA", "OPS_DEACTIVATION_SCHEMA")
 FLASK = str(Path(sys.executable).with_name("flask"))
 
 
@@ -31,10 +35,10 @@ def in_process_env(**extra: str) -> dict[str, str | None]:
     """The OPS_ settings a `flask` process started from the repository root would see, for a run in this process.
 
     None unsets a variable. As ``flask_env`` does for a subprocess, the test's
-    own OPS_ variables go, except OPS_DB_SCHEMA (the test's schema, when a
+    own OPS_ variables go, except the test's schemas (OPS_DB_SCHEMA and OPS_DEACTIVATION_SCHEMA, when a
     fixture sets one); what .flaskenv sets comes in, then ``extra``.
     """
-    env: dict[str, str | None] = {name: None for name in os.environ if name.startswith("OPS_") and name != "OPS_DB_SCHEMA"}
+    env: dict[str, str | None] = {name: None for name in os.environ if name.startswith("OPS_") and name not in SCHEMA_SETTINGS}
     env.update({name: value for name, value in dotenv_values(REPO_ROOT / ".flaskenv").items() if name.startswith("OPS_")})
     env.update(extra)
     return env
@@ -43,8 +47,9 @@ def in_process_env(**extra: str) -> dict[str, str | None]:
 def flask_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPS_") and k != "FLASK_APP"}
     env["DATABASE_URL"] = database_url
-    if "OPS_DB_SCHEMA" in os.environ:  # the test's own schema (see conftest)
-        env["OPS_DB_SCHEMA"] = os.environ["OPS_DB_SCHEMA"]
+    for name in SCHEMA_SETTINGS:  # the test's own schemas (see conftest)
+        if name in os.environ:
+            env[name] = os.environ[name]
     env.update(extra)
     return env
 
@@ -133,13 +138,21 @@ def invoke_flask(*args: str, database_url: str, **extra_env: str) -> Result:
     return CliRunner().invoke(group, list(args), env=env, catch_exceptions=False)
 
 
+def cli_app(config: dict[str, object] | None = None) -> Flask:
+    """``create_app(config)`` with the commands registered, as the ``flask`` command's ``create_cli_app`` builds it."""
+    from ops_api import create_app
+
+    application = create_app(config)
+    register_commands(application)
+    return application
+
+
 @contextlib.contextmanager
 def app_on(database_url: str) -> Iterator[Flask]:
     """An app on a database other than the test's (one without the schema, say); its engine is disposed of after."""
-    from ops_api import create_app
     from ops_api.extensions import db
 
-    application = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
+    application = cli_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
     try:
         yield application
     finally:

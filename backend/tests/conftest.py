@@ -1,11 +1,19 @@
 """Fixtures: every data test runs once on SQLite and once on PostgreSQL.
 
+The tests are in three layers, each a folder and a marker of the same name
+(the folder sets the marker): ``unit/`` needs no database, process, server or
+browser and runs in seconds (``pytest backend/tests/unit`` or ``-m unit``);
+``db/`` runs against both databases; ``process/`` also starts processes
+(``flask``, psql, Chromium), servers on 127.0.0.1 (SMTP, webhooks) or a
+second PostgreSQL role.
+
 PostgreSQL comes from TEST_DATABASE_URL (default: the local server's ``test``
-database). The run creates a schema of its own there and names it in
-OPS_DB_SCHEMA, as a deployment names OPS's ``ops`` schema; the connection's
-search_path never finds it, so every statement must name the schema itself.
-The run migrates that schema once, empties it after every test and drops it at
-the end, so tests are isolated from each other and from anything else in that
+database). The run creates two schemas of its own there and names them in
+OPS_DB_SCHEMA and OPS_DEACTIVATION_SCHEMA, as a deployment names OPS's ``ops``
+schema and this project's ``user_deactivation``; the connection's search_path
+finds neither, so every statement must name its schema itself. The run
+migrates them once, empties them after every test and drops them at the end,
+so tests are isolated from each other and from anything else in that
 database. If no PostgreSQL answers, its
 tests are skipped with one loud line, except under CI=true, where the run fails.
 """
@@ -28,17 +36,21 @@ from flask_migrate import upgrade
 from freezegun import freeze_time
 
 from ops_api import create_app
+from ops_api.config import is_development_environment
 from ops_api.extensions import db
 from ops_api.models import Role, RoleName, User
-from ops_api.services.users import get_or_create_system_admin
+from ops_api.services.users.accounts import get_or_create_system_admin
 
 import factories
 from api_support import login
+from cli_runner import cli_app
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ALL_TABLES = ("ops_db_history", "ops_event", "user_session", "user_role", "role", "ops_user")
 # SQLAlchemy-Continuum's trail of those tables (emptied with them between tests, by DELETE).
 TRAIL_TABLES = ("transaction", *(f"{table}_version" for table in ALL_TABLES))
+# This project's own tables, in its own schema.
+OWN_TABLES = ("user_activity", "future_stamp", "moved_session", "job_run", "email_record")
 _pg_problem: str | None = None
 
 
@@ -65,12 +77,22 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit(f"PostgreSQL is required under CI=true but {pg_base_url()} failed: {_pg_problem}", returncode=1)
 
 
+LAYERS = ("unit", "db", "process")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked postgres_only run on the PostgreSQL variant alone."""
+    """Mark each test with its layer (its folder). Tests marked postgres_only run on the PostgreSQL
+    variant alone, and sqlite_only on SQLite alone."""
     kept, dropped = [], []
     for item in items:
+        layer = item.path.parent.name
+        if layer not in LAYERS:
+            raise pytest.UsageError(f"{item.nodeid}: a test belongs in one of the layers {', '.join(LAYERS)} (tests/<layer>/)")
+        item.add_marker(layer)
         variant = getattr(item, "callspec", None) and item.callspec.params.get("database_url")
-        if item.get_closest_marker("postgres_only") and variant == "sqlite":
+        if (item.get_closest_marker("postgres_only") and variant == "sqlite") or (
+            item.get_closest_marker("sqlite_only") and variant == "postgresql"
+        ):
             dropped.append(item)
         else:
             kept.append(item)
@@ -85,8 +107,8 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"PostgreSQL: {pg_base_url()}"
 
 
-def _migrate(url: str, schema: str) -> None:
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "DB_SCHEMA": schema})
+def _migrate(url: str, schema: str, own_schema: str) -> None:
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "DB_SCHEMA": schema, "DEACTIVATION_SCHEMA": own_schema})
     with app.app_context():
         upgrade()
         db.engine.dispose()
@@ -94,29 +116,36 @@ def _migrate(url: str, schema: str) -> None:
 
 @pytest.fixture(scope="session")
 def test_schema() -> str:
-    """The name of this run's PostgreSQL schema (OPS_DB_SCHEMA of every test)."""
+    """The name of this run's PostgreSQL schema for OPS's tables (OPS_DB_SCHEMA of every test)."""
     return f"ops_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory, test_schema: str) -> Path:
+def test_own_schema(test_schema: str) -> str:
+    """The name of this run's PostgreSQL schema for this project's own (OPS_DEACTIVATION_SCHEMA of every test)."""
+    return test_schema.replace("ops_test_", "ud_test_", 1)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory, test_schema: str, test_own_schema: str) -> Path:
     """A migrated SQLite file, copied for each test (cheaper than migrating each time)."""
     path = tmp_path_factory.mktemp("sqlite-template") / "ops.db"
-    _migrate(f"sqlite:///{path}", test_schema)
+    _migrate(f"sqlite:///{path}", test_schema, test_own_schema)
     return path
 
 
 @pytest.fixture(scope="session")
-def pg_schema_url(test_schema: str) -> Iterator[str]:
-    """The PostgreSQL test database, with this run's schema migrated in it (named by OPS_DB_SCHEMA)."""
+def pg_schema_url(test_schema: str, test_own_schema: str) -> Iterator[str]:
+    """The PostgreSQL test database, with this run's two schemas migrated in it."""
     if _pg_problem:
         pytest.skip(f"PostgreSQL not reachable: {_pg_problem}")
     url = pg_base_url()
     try:
-        _migrate(url, test_schema)
+        _migrate(url, test_schema, test_own_schema)
         yield url
     finally:
         drop_schema(test_schema)
+        drop_schema(test_own_schema)
 
 
 def drop_schema(schema: str) -> None:
@@ -126,9 +155,11 @@ def drop_schema(schema: str) -> None:
     admin_engine.dispose()
 
 
-def _empty_pg_schema(url: str, schema: str) -> None:
+def _empty_pg_schema(url: str, schema: str, own_schema: str) -> None:
     engine = sa.create_engine(url)
-    tables = ", ".join(f'"{schema}"."{table}"' for table in ALL_TABLES)
+    tables = ", ".join(
+        [f'"{schema}"."{table}"' for table in ALL_TABLES] + [f'"{own_schema}"."{table}"' for table in OWN_TABLES]
+    )
     with engine.begin() as connection:
         connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         # The trail holds a few rows per test: DELETE is far cheaper than TRUNCATE's new files,
@@ -140,23 +171,29 @@ def _empty_pg_schema(url: str, schema: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path, test_schema: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The URL of an empty, migrated database of either kind; OPS_DB_SCHEMA names its schema."""
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, test_schema: str, test_own_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The URL of an empty, migrated database of either kind; OPS_DB_SCHEMA and OPS_DEACTIVATION_SCHEMA name its schemas."""
     monkeypatch.setenv("OPS_DB_SCHEMA", test_schema)
+    monkeypatch.setenv("OPS_DEACTIVATION_SCHEMA", test_own_schema)
     if request.param == "sqlite":
         path = tmp_path / "ops.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
     else:
         url = request.getfixturevalue("pg_schema_url")
-        _empty_pg_schema(url, test_schema)
+        _empty_pg_schema(url, test_schema, test_own_schema)
         yield url
-        _empty_pg_schema(url, test_schema)
+        _empty_pg_schema(url, test_schema, test_own_schema)
 
 
 @pytest.fixture
 def app(database_url: str) -> Iterator[Flask]:
-    application = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True, "ENV_NAME": "test"})
+    # The job takes "now" from this process's clock, which the tests freeze (a development setting).
+    application = cli_app(
+        {"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True, "ENV_NAME": "test", "JOB_CLOCK": "process"}
+    )
     with application.app_context():
         yield application
         db.session.remove()
@@ -231,7 +268,10 @@ def app_from_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
                 monkeypatch.delenv(name, raising=False)
             else:
                 monkeypatch.setenv(name, value)
-        application = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
+        settings: dict[str, object] = {"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True}
+        if "OPS_JOB_CLOCK" not in env and is_development_environment({"ENV_NAME": os.environ.get("OPS_ENV_NAME")}):
+            settings["JOB_CLOCK"] = "process"  # tests freeze this process's clock (a development setting)
+        application = cli_app(settings)
         built.append(application)
         return application
 

@@ -65,8 +65,9 @@ class Page:
         self.send("Page.navigate", url=url)
         self.browser.wait_for("Page.loadEventFired", self.session_id)
 
-    def evaluate(self, expression: str) -> Any:
-        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
+    def evaluate(self, expression: str, *, await_promise: bool = False) -> Any:
+        """The value of ``expression`` in the page (of the promise it returns, with ``await_promise``)."""
+        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=await_promise)
         assert "exceptionDetails" not in result, result
         return result["result"].get("value")
 

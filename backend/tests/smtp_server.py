@@ -1,8 +1,13 @@
-"""A real SMTP server on 127.0.0.1 (aiosmtpd) for the e-mail tests: one that keeps what it gets, one that refuses."""
+"""A real SMTP server on 127.0.0.1 (aiosmtpd) for the e-mail tests: one that keeps what it gets, one that refuses.
+
+It speaks plain SMTP, STARTTLS (required before any mail) or TLS from the first
+byte, with a certificate the test makes (trustme), and may ask for a login.
+"""
 
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +15,9 @@ from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
+import trustme
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 @dataclass(frozen=True)
@@ -18,6 +25,8 @@ class Received:
     sender: str
     recipients: tuple[str, ...]
     message: EmailMessage
+    encrypted: bool = False  # the session was under TLS (implicit or after STARTTLS)
+    login: str | None = None  # the user name the session logged in with
 
     @property
     def subject(self) -> str:
@@ -45,8 +54,10 @@ class Mailbox:
         if self.refuse_with:
             return self.refuse_with
         message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+        encrypted = server.transport.get_extra_info("ssl_object") is not None
+        login = session.auth_data.login.decode() if session.authenticated else None
         with self._lock:
-            self.received.append(Received(envelope.mail_from, tuple(envelope.rcpt_tos), message))
+            self.received.append(Received(envelope.mail_from, tuple(envelope.rcpt_tos), message, encrypted, login))
         return "250 OK"
 
     def take(self) -> list[Received]:
@@ -60,13 +71,14 @@ class Mailbox:
 class SmtpServer:
     port: int
     mailbox: Mailbox
+    security: str = "none"  # as OPS_SMTP_SECURITY names it: none, starttls or tls
 
     def settings(self, **overrides: object) -> dict[str, object]:
-        """The application settings that send to this server."""
+        """The application settings that send to this server (a TLS server's CA file is the test's to add)."""
         return {
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": self.port,
-            "SMTP_STARTTLS": False,
+            "SMTP_SECURITY": self.security,
             "SMTP_TIMEOUT": 5,
             "MAIL_SENDER": "OPS <no-reply@ops.example.gov>",
             "PRODUCT_NAME": "OPS Test",
@@ -85,13 +97,45 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _accepting(user: str, password: str):
+    """An aiosmtpd authenticator that accepts this one user name and password."""
+
+    def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
+        expected = LoginPassword(user.encode(), password.encode())
+        return AuthResult(success=isinstance(auth_data, LoginPassword) and auth_data == expected, auth_data=auth_data)
+
+    return authenticate
+
+
 @contextmanager
-def smtp_server() -> Iterator[SmtpServer]:
+def smtp_server(
+    *, security: str = "none", certificate: trustme.LeafCert | None = None, login: tuple[str, str] | None = None
+) -> Iterator[SmtpServer]:
+    """A server on a free port of 127.0.0.1.
+
+    ``security``: "none" (plain SMTP), "starttls" (STARTTLS offered, and
+    required before MAIL and AUTH) or "tls" (TLS from the first byte); the last
+    two present ``certificate``. ``login``: the (user, password) the server
+    accepts; each message records who logged in (``Received.login``).
+    """
+    assert (security == "none") == (certificate is None), "a TLS server needs a certificate, a plain one has none"
+    server_options: dict[str, object] = {}
+    if certificate is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        certificate.configure_cert(context)
+        if security == "tls":
+            server_options["ssl_context"] = context
+            # aiosmtpd only knows of TLS it started itself (STARTTLS); under implicit TLS it must not refuse AUTH.
+            server_options["auth_require_tls"] = False
+        else:
+            server_options.update(tls_context=context, require_starttls=True)
+    if login is not None:
+        server_options["authenticator"] = _accepting(*login)
     mailbox = Mailbox()
     port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port, ready_timeout=10)
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port, ready_timeout=10, **server_options)
     controller.start()
     try:
-        yield SmtpServer(port=port, mailbox=mailbox)
+        yield SmtpServer(port=port, mailbox=mailbox, security=security)
     finally:
         controller.stop()

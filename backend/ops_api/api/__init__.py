@@ -1,14 +1,19 @@
-"""The HTTP API: /auth for sign-in, /api/v1 for everything else.
+"""The HTTP API: /auth for sign-in, /api/v1 for everything else, and the job's health check.
 
-Every /api/v1 route except the OpenAPI description requires a valid access
-token whose session is still active and whose user is ACTIVE.
+Every /api/v1 route except the OpenAPI description and the health check
+requires a valid access token whose session is still active and whose user is
+ACTIVE.
+
+An entry point: views parse the request, call one service and render its
+result. May import services, the API's own schemas and the shared helpers;
+never a model (a service hands back what a view renders) and never an adapter.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, jsonify, request
 
-from ops_api.api import auth, reports, users
+from ops_api.api import auth, health, reports, users
 from ops_api.api.errors import configure_jwt_errors, register_error_handlers
 from ops_api.api.openapi import spec
 from ops_api.extensions import jwt
@@ -39,3 +44,4 @@ def register_api(app: Flask) -> None:
     register_error_handlers(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(api_v1)
+    app.register_blueprint(health.health_bp)

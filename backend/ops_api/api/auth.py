@@ -18,11 +18,12 @@ from flask_jwt_extended.exceptions import JWTExtendedException, NoAuthorizationE
 from jwt import ExpiredSignatureError, PyJWTError
 
 from ops_api.api.errors import ApiError, validation_error
-from ops_api.api.schemas import LoginSchema, load
+from ops_api.api.schemas import LOGIN_BODIES, AccessTokenSchema, LoginSchema, TokenPairSchema, load
 from ops_api.config import is_development_environment
 from ops_api.extensions import db
 from ops_api.models import User
-from ops_api.services.auth import (
+from ops_api.services.users.accounts import require_user_admin
+from ops_api.services.users.sign_in import (
     AccountNotActiveError,
     LoginFailure,
     LoginRequestError,
@@ -33,14 +34,13 @@ from ops_api.services.auth import (
     log_out,
     resume_session,
 )
-from ops_api.services.users import require_user_admin
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 SESSION_CLAIM = "sid"
 
 # How a refused login is answered: (status, code, message).
-_LOGIN_REFUSALS = {
+LOGIN_REFUSALS = {
     LoginFailure.UNKNOWN_USER: (401, "unknown_user", "no OPS account belongs to this identity"),
     LoginFailure.ACCOUNT_INACTIVE: (
         403,
@@ -134,6 +134,7 @@ def admin_only(view: F) -> F:
 
 
 def _tokens(user_id: int, session_id: int, *, refresh: bool = True) -> dict[str, str]:
+    """An access token (and a refresh token) for this user's session: shown through TokenPairSchema or AccessTokenSchema."""
     identity = str(user_id)
     claims = {SESSION_CLAIM: session_id}
     tokens = {"access_token": create_access_token(identity=identity, additional_claims=claims)}
@@ -157,6 +158,7 @@ def login() -> Response:
             f"the login provider {name!r} is not enabled on this server",
             {"provider": ["not enabled on this server"]},
         )
+    load(LOGIN_BODIES[name](), body)  # that provider's own fields, as the OpenAPI document states them
     payload = {key: value for key, value in body.items() if key != "provider"}
     try:
         outcome = log_in(db.session(), provider, payload, ip_address=request.remote_addr)
@@ -164,16 +166,16 @@ def login() -> Response:
         raise validation_error(exc.fields, str(exc)) from None
     db.session.commit()  # the LOGIN_ATTEMPT event stands whether the login succeeded or not
     if outcome.failure is not None:
-        raise ApiError(*_LOGIN_REFUSALS[outcome.failure])
+        raise ApiError(*LOGIN_REFUSALS[outcome.failure])
     assert outcome.user is not None and outcome.user_session is not None
-    return jsonify(_tokens(outcome.user.id, outcome.user_session.id))
+    return jsonify(TokenPairSchema().dump(_tokens(outcome.user.id, outcome.user_session.id)))
 
 
 @bp.post("/refresh")
 def refresh() -> Response:
     """A new access token for the same session, while it and its user are still good."""
     resumed = authenticate(refresh=True)
-    return jsonify(_tokens(resumed.user.id, resumed.user_session.id, refresh=False))
+    return jsonify(AccessTokenSchema().dump(_tokens(resumed.user.id, resumed.user_session.id, refresh=False)))
 
 
 @bp.post("/logout")

@@ -16,11 +16,12 @@ from collections.abc import Mapping
 
 from flask import Flask, Response, current_app, jsonify, request
 from flask_jwt_extended import JWTManager
+from marshmallow import Schema, fields
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ops_api.extensions import db
-from ops_api.services.users import (
+from ops_api.services.users.accounts import (
     InvalidProfileChangeError,
     InvalidStatusChangeError,
     NotAuthorizedError,
@@ -41,6 +42,38 @@ _HTTP_CODES = {
 }
 
 
+class ErrorDetailSchema(Schema):
+    code = fields.String(
+        required=True,
+        metadata={
+            "description": "Stable and machine-readable: bad_request, validation_error, unauthorized, token_expired, "
+            "session_ended, account_not_active, forbidden, not_found, method_not_allowed, conflict, "
+            "payload_too_large, invalid_status_change, unknown_user, account_inactive, account_locked, "
+            "provider_not_enabled, auth_not_configured, job_stale, job_never_succeeded, job_health_unavailable, "
+            "internal_error; any other HTTP error is named after its status (e.g. unsupported_media_type). "
+            "Each answer of each operation says which of these it carries.",
+            "example": "validation_error",
+        },
+    )
+    message = fields.String(required=True, metadata={"description": "For people; never a stack trace."})
+    fields_ = fields.Dict(
+        data_key="fields",
+        required=True,
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "Each request field in error, with its problems; empty otherwise."},
+    )
+
+
+class ErrorSchema(Schema):
+    """The one shape of every error answer."""
+
+    error = fields.Nested(ErrorDetailSchema, required=True)
+
+
+_ERROR = ErrorSchema()
+
+
 class ApiError(Exception):
     """An answer other than success, raised by a view and rendered by the handlers below."""
 
@@ -59,7 +92,8 @@ def validation_error(fields: Mapping[str, list[str]], message: str = "the reques
 
 
 def error_response(status: int, code: str, message: str, fields: Mapping[str, list[str]] | None = None) -> Response:
-    response = jsonify({"error": {"code": code, "message": message, "fields": dict(fields or {})}})
+    """An answer in the one error shape, dumped through ErrorSchema."""
+    response = jsonify(_ERROR.dump({"error": {"code": code, "message": message, "fields_": dict(fields or {})}}))
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"

@@ -8,8 +8,8 @@ from ops_api.api.auth import admin_only
 from ops_api.api.schemas import DeactivationsQuery, load, query_args
 from ops_api.clock import utcnow
 from ops_api.extensions import db
-from ops_api.services.deactivation_report import build_report
-from ops_api.services.report_html import HEADER_POLICY, project_version, render_evidence_page
+from ops_api.services.report.deactivation_report import build_report
+from ops_api.services.report.report_html import HEADER_POLICY, project_version, render_evidence_page
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 

@@ -1,35 +1,81 @@
 """The API's requests and answers as marshmallow schemas: one description for validation,
 serialisation and the OpenAPI document (ops_api.api.openapi generates it from these classes).
+Requests are loaded through them (``load``) and every answer is dumped through the schema that
+documents it; the one error shape lives in ops_api.api.errors.
 
 Every bound the server enforces is a validator here, so the served document states it:
-string lengths, number ranges, enumerations, formats and list sizes. A request that breaks
-one is answered 400 ``validation_error`` with the problems per field (see ``load``).
+string lengths, number ranges, enumerations, patterns, formats and list sizes. A field whose
+JSON Schema apispec cannot infer (a date, a duration) states it in its ``json_schema``. A
+request that breaks one is answered 400 ``validation_error`` with the problems per field.
+
+The document may be stricter than the server, never looser: every request it admits is one
+the server reads (the fuzz test checks this), while the server also reads a few forms people
+type that the document leaves out (a date-time without an offset, surrounding blanks).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 from flask import request
-from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from ops_api.api.errors import validation_error
 from ops_api.clock import utcnow
+from ops_api.domain.defaults import JOB_NAME
 from ops_api.instants import parse_iso
-from ops_api.models import RoleName, UserStatus
-from ops_api.services.deactivation_report import MAX_RANGE, ReportRangeError, check_range, parse_bound
-from ops_api.services.user_deactivation import EARLIEST_AS_OF, LATEST_AS_OF, MAX_INACTIVE_DAYS, check_as_of
+from ops_api.models import OpsEventStatus, RoleName, UserStatus
+from ops_api.services.job.job_runs import (
+    DEFAULT_MAX_AGE,
+    DEFAULT_MAX_AGE_TEXT,
+    OUTCOME_DID_NOT_FINISH,
+    OUTCOME_RUNNING,
+    parse_duration,
+)
+from ops_api.services.report.deactivation_report import MAX_RANGE, ReportRangeError, check_range, parse_bound
+from ops_api.services.users.sign_in import FakeAuthProvider
+from ops_api.services.users.user_deactivation import EARLIEST_AS_OF, LATEST_AS_OF, MAX_INACTIVE_DAYS, RunOutcome, check_as_of
 
 NAME_LENGTH = 255
 REASON_LENGTH = 1000
 # The largest id the integer primary keys can hold; a larger one names no user (404).
 MAX_ID = 2**31 - 1
 ROLE_NAMES = [role.value for role in RoleName]
+FUTURE_AS_OF = "must not be in the future"
 
 
 # --- Fields ---------------------------------------------------------------------
+
+# Characters a stored string may not hold: NUL (PostgreSQL's text cannot). A lone surrogate cannot be
+# stored either, but no JSON Schema pattern can say so portably; Text refuses both.
+_STORABLE = r"[^\u0000]"
+# Some character other than a blank, then anything storable: what "not blank" means once blanks are removed.
+NOT_BLANK_PATTERN = rf"^{_STORABLE}*[^\s\u0000]{_STORABLE}*$"
+# What the server takes for an e-mail address: something, '@', then a domain with a dot between two
+# other characters; no blanks anywhere (the last '@' starts the domain).
+_DOMAIN_CHARACTER, _DOMAIN_NOT_DOT = r"[^\s@\u0000]", r"[^\s@.\u0000]"
+EMAIL_PATTERN = (
+    rf"^[^\s\u0000]+@{_DOMAIN_CHARACTER}*{_DOMAIN_NOT_DOT}{_DOMAIN_CHARACTER}*\."
+    rf"{_DOMAIN_CHARACTER}*{_DOMAIN_NOT_DOT}{_DOMAIN_CHARACTER}*$"
+)
+# The dates and instants the date parameters are documented to take: a day, or an RFC 3339 date-time
+# with an upper-case T and Z and seconds below 60 (Python reads no lower-case t or z and no leap second),
+# in the years 1970 to 8999: the preview's as_of must lie between EARLIEST_AS_OF and LATEST_AS_OF in UTC,
+# so only an offset on the first or last of those days can still carry one outside (a refusal the
+# document gives as an example). The server also reads other ISO 8601 forms (no offset means UTC).
+_YEAR = r"(?:19[7-9][0-9]|[2-8][0-9]{3})"
+INSTANT_PATTERN = (
+    rf"^{_YEAR}-[0-9]{{2}}-[0-9]{{2}}"
+    r"(?:T[0-9]{2}:[0-9]{2}:[0-5][0-9](?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2}))?$"
+)
+INSTANT_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": INSTANT_PATTERN,
+    "anyOf": [{"format": "date"}, {"format": "date-time"}],
+}
 
 
 class Text(fields.String):
@@ -68,21 +114,28 @@ def _text(field: fields.Field[Any], value: Any, attr: str | None, data: Mapping[
 class Instant(fields.Field[datetime]):
     """An ISO 8601 date or date-time (UTC if no offset) between EARLIEST_AS_OF and LATEST_AS_OF."""
 
+    json_schema: ClassVar[dict[str, Any]] = INSTANT_SCHEMA
     default_error_messages = {
-        "instant": f"must be an ISO 8601 date or date-time (UTC if no offset) between "
-        f"{EARLIEST_AS_OF:%Y} and {LATEST_AS_OF:%Y}"
+        "instant": "must be an ISO 8601 date or date-time (UTC if no offset)",
+        "range": f"must lie between {EARLIEST_AS_OF.isoformat()} and {LATEST_AS_OF.isoformat()} (compared in UTC)",
     }
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> datetime:
         text = _text(self, value, attr, data, **kwargs)
         try:
-            return check_as_of(parse_iso(text))
-        except (ValueError, OverflowError):
+            parsed = parse_iso(text)
+        except ValueError:
             raise self.make_error("instant") from None
+        try:
+            return check_as_of(parsed)
+        except (ValueError, OverflowError):
+            raise self.make_error("range") from None
 
 
 class ReportBound(fields.Field[datetime]):
     """A report's bound: a day (2026-03-01) or an ISO 8601 instant; ``end`` days mean the end of the day."""
+
+    json_schema: ClassVar[dict[str, Any]] = INSTANT_SCHEMA
 
     def __init__(self, *, end: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
@@ -96,17 +149,44 @@ class ReportBound(fields.Field[datetime]):
             raise ValidationError(str(exc)) from None
 
 
+class Duration(fields.Field[timedelta]):
+    """A duration like 90m, 2h or 1d: a whole number above 0 of at most seven digits, then s, m, h or d.
+
+    The pattern and length say exactly what ``job_runs.parse_duration`` reads, less the blanks it allows.
+    """
+
+    PATTERN = re.compile(r"^0*[1-9][0-9]*[smhdSMHD]$")
+    MAX_LENGTH = 8
+    json_schema: ClassVar[dict[str, Any]] = {"type": "string", "pattern": PATTERN.pattern, "maxLength": MAX_LENGTH}
+    default_error_messages = {
+        "duration": "must be a duration like 90m, 2h or 1d: a whole number above 0 of at most 7 digits, "
+        "then s, m, h or d"
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> timedelta:
+        text = _text(self, value, attr, data, **kwargs)
+        if len(text) > self.MAX_LENGTH or not self.PATTERN.fullmatch(text):
+            raise self.make_error("duration")
+        return parse_duration(text)
+
+
+class Seconds(fields.Integer):
+    """A timedelta shown as its whole seconds."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> int | None:
+        return None if value is None else int(value.total_seconds())
+
+
+def _not_blank() -> validate.Regexp:
+    return validate.Regexp(NOT_BLANK_PATTERN, error="must not be blank")
+
+
 def _name(description: str) -> Text:
     return Text(
         allow_none=True,
-        validate=[validate.Length(max=NAME_LENGTH), validate.Regexp(r"\S", error="must not be blank")],
+        validate=[validate.Length(max=NAME_LENGTH), _not_blank()],
         metadata={"description": description + " Null clears it; blanks around it are removed."},
     )
-
-
-def _looks_like_email(value: str) -> bool:
-    local, at, domain = value.rpartition("@")
-    return bool(at and local and "." in domain.strip(".") and not any(c.isspace() for c in value))
 
 
 # --- Requests -------------------------------------------------------------------
@@ -116,6 +196,8 @@ class StrictSchema(Schema):
     """A request part in which any name the schema does not list is refused."""
 
     error_messages = {"unknown": "unknown field"}
+    # What no field can say about itself, for the OpenAPI document (the schema's own checks enforce it).
+    json_schema: ClassVar[dict[str, Any]] = {}
 
 
 class UserPatchSchema(StrictSchema):
@@ -123,34 +205,34 @@ class UserPatchSchema(StrictSchema):
     the same service as the inactivity job: INACTIVE and LOCKED end every session of the user.
     Nobody may change their own status or roles, nor edit the System Admin."""
 
+    json_schema = {"minProperties": 1, "dependentRequired": {"reason": ["status"]}}
+
     status = fields.Enum(UserStatus, metadata={"description": "The new status."})
     reason = Text(
-        validate=[validate.Length(max=REASON_LENGTH), validate.Regexp(r"\S", error="must not be blank")],
-        metadata={"description": "Why the status changes (only together with status)."},
+        validate=[validate.Length(max=REASON_LENGTH), _not_blank()],
+        metadata={"description": "Why the status changes (only together with status; default: who set it, and how)."},
     )
     first_name = _name("The first name.")
     last_name = _name("The last name.")
     email = Text(
-        validate=validate.Length(max=NAME_LENGTH),
-        metadata={"format": "email", "description": "A unique e-mail address (compared without case)."},
+        validate=[validate.Length(max=NAME_LENGTH), validate.Regexp(EMAIL_PATTERN, error="must be an e-mail address")],
+        metadata={
+            "format": "email",
+            "description": "A unique e-mail address (compared without case): no blanks, and a dot inside the domain.",
+        },
     )
     roles = fields.List(
         fields.String(validate=validate.OneOf(ROLE_NAMES)),
         validate=validate.Length(max=len(ROLE_NAMES)),
-        metadata={"description": "The complete new list of role names."},
+        metadata={"description": "The complete new list of role names (a name given twice counts once)."},
     )
 
     @validates_schema
     def _check(self, data: dict[str, Any], **kwargs: Any) -> None:
         if not data:
             raise ValidationError("the body names nothing to change")
-        problems: dict[str, list[str]] = {}
         if "reason" in data and "status" not in data:
-            problems["reason"] = ["only used together with status"]
-        if "email" in data and not _looks_like_email(data["email"]):
-            problems["email"] = ["must be an e-mail address"]
-        if problems:
-            raise ValidationError(problems)
+            raise ValidationError({"reason": ["only used together with status"]})
 
 
 class UserListQuery(StrictSchema):
@@ -172,9 +254,9 @@ class InactiveQuery(StrictSchema):
     )
     as_of = Instant(
         metadata={
-            "format": "date-time",
-            "description": f"Preview at this instant (ISO 8601; UTC if no offset; {EARLIEST_AS_OF:%Y} to "
-            f"{LATEST_AS_OF:%Y}). Default: now.",
+            "description": "Preview at this instant: a date (its midnight, UTC) or a date-time. It must lie between "
+            f"{EARLIEST_AS_OF.isoformat()} and {LATEST_AS_OF.isoformat()} once converted to UTC. Default: now.",
+            "example": "2026-03-01T09:00:00Z",
         }
     )
 
@@ -186,14 +268,15 @@ class DeactivationsQuery(StrictSchema):
         data_key="from",
         required=True,
         error_messages={"required": "required: a date (2026-03-01) or an ISO 8601 instant"},
-        metadata={"description": "First day, or a UTC instant (ISO 8601; UTC if no offset).", "example": "2026-03-01"},
+        metadata={"description": "First day (from its midnight, UTC), or an instant.", "example": "2026-03-01"},
     )
     to = ReportBound(
         end=True,
         required=True,
         error_messages={"required": "required: a date (2026-03-01) or an ISO 8601 instant"},
         metadata={
-            "description": f"Last day, included; or an exclusive instant. At most {MAX_RANGE.days} days after from.",
+            "description": "Last day, included; or an exclusive instant. Later than from, and at most "
+            f"{MAX_RANGE.days} days after it.",
             "example": "2026-03-31",
         },
     )
@@ -207,15 +290,16 @@ class DeactivationsQuery(StrictSchema):
     )
     as_of = ReportBound(
         metadata={
-            "description": "Report as of this past instant (default now); an HTML page's generated-at time "
-            "reproduces the JSON its digest was taken of."
+            "description": "Report as of this instant, not in the future (default now); an HTML page's "
+            "generated-at time reproduces the JSON its digest was taken of.",
+            "example": "2026-04-01T00:00:00Z",
         }
     )
 
     @validates_schema
     def _check(self, data: dict[str, Any], **kwargs: Any) -> None:
         if "as_of" in data and data["as_of"] > utcnow():
-            raise ValidationError({"as_of": ["must not be in the future"]})
+            raise ValidationError({"as_of": [FUTURE_AS_OF]})
         if "from_" in data and "to" in data:
             try:
                 check_range(data["from_"], data["to"])
@@ -223,92 +307,108 @@ class DeactivationsQuery(StrictSchema):
                 raise ValidationError({"to": [str(exc)]}) from None
 
 
+class HealthQuery(Schema):
+    """The health probe's one parameter. Other names are ignored: a probe may add its own (a cache buster)."""
+
+    max_age = Duration(
+        load_default=DEFAULT_MAX_AGE,
+        metadata={
+            "description": "How old the last successful real run may be.",
+            "default": DEFAULT_MAX_AGE_TEXT,
+            "example": "90m",
+        },
+    )
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class FakeAuthLoginSchema(StrictSchema):
+    """FakeAuth, for development only: log in as the account with this oidc_id."""
+
+    provider = fields.String(required=True, validate=validate.Equal(FakeAuthProvider.name))
+    oidc_id = fields.UUID(required=True, metadata={"description": "The account to log in as."})
+
+
+# Each login provider this server implements, by name, with the body it takes.
+LOGIN_BODIES: dict[str, type[Schema]] = {FakeAuthProvider.name: FakeAuthLoginSchema}
+
+
 class LoginSchema(Schema):
-    """The provider's name and that provider's own fields. FakeAuth reads only oidc_id."""
+    """What every login body names first: a provider this server implements. The rest is that provider's own
+    (``LOGIN_BODIES``), checked once the provider is known to be enabled."""
 
     provider = fields.String(
         required=True,
-        validate=validate.Length(min=1, max=64),
+        validate=validate.OneOf(list(LOGIN_BODIES)),
         error_messages={"required": "required: the name of a login provider"},
-        metadata={"example": "fakeauth"},
     )
-    oidc_id = fields.UUID(metadata={"description": "FakeAuth: the account to log in as."})
 
     class Meta:
-        unknown = INCLUDE
+        unknown = EXCLUDE
 
 
 # --- Answers --------------------------------------------------------------------
 
 _TIMESTAMP = "UTC, ISO 8601."
-
-
-class ErrorDetailSchema(Schema):
-    code = fields.String(
-        required=True,
-        metadata={
-            "description": "Stable and machine-readable, e.g. bad_request, validation_error, unauthorized, "
-            "token_expired, session_ended, account_not_active, forbidden, not_found, method_not_allowed, "
-            "conflict, payload_too_large, invalid_status_change, unknown_user, account_inactive, "
-            "account_locked, provider_not_enabled, auth_not_configured, internal_error."
-        },
-    )
-    message = fields.String(required=True, metadata={"description": "For people; never a stack trace."})
-    fields_ = fields.Dict(
-        data_key="fields",
-        required=True,
-        keys=fields.String(),
-        values=fields.List(fields.String()),
-        metadata={"description": "Each request field in error, with its problems; empty otherwise."},
-    )
-
-
-class ErrorSchema(Schema):
-    """The one shape of every error answer."""
-
-    error = fields.Nested(ErrorDetailSchema, required=True)
+# What a run's outcome reads: how it ended, or that it is running or was killed before it could say.
+_OUTCOMES = ", ".join([outcome.value for outcome in RunOutcome] + [OUTCOME_RUNNING, OUTCOME_DID_NOT_FINISH]) + "."
 
 
 class TokenPairSchema(Schema):
-    access_token = fields.String(required=True)
-    refresh_token = fields.String(required=True)
+    access_token = fields.String(required=True, metadata={"description": "Send as 'Authorization: Bearer <token>'."})
+    refresh_token = fields.String(required=True, metadata={"description": "Send to /auth/refresh for a new access token."})
 
 
 class AccessTokenSchema(Schema):
-    access_token = fields.String(required=True)
+    access_token = fields.String(required=True, metadata={"description": "Send as 'Authorization: Bearer <token>'."})
 
 
 class UserSchema(Schema):
-    """A user as the API shows it; admin views add where the user stands against the inactivity rule."""
+    """A user as the API shows it to the user themself."""
 
     id = fields.Integer(required=True)
-    oidc_id = fields.UUID(allow_none=True)
+    oidc_id = fields.UUID(required=True, allow_none=True)
     email = fields.String(required=True, allow_none=True)
     first_name = fields.String(required=True, allow_none=True)
     last_name = fields.String(required=True, allow_none=True)
-    full_name = fields.String()
+    full_name = fields.String(required=True, metadata={"description": "First and last name; empty when neither is set."})
     status = fields.Enum(UserStatus, required=True)
     roles = fields.List(fields.String(validate=validate.OneOf(ROLE_NAMES)), required=True, attribute="role_names")
-    reactivated_on = fields.DateTime(allow_none=True, metadata={"description": _TIMESTAMP})
-    created_on = fields.DateTime(metadata={"description": _TIMESTAMP})
-    updated_on = fields.DateTime(metadata={"description": _TIMESTAMP})
+    reactivated_on = fields.DateTime(
+        required=True, allow_none=True, metadata={"description": "When a person last made the account ACTIVE again."}
+    )
+    created_on = fields.DateTime(required=True, allow_none=True, metadata={"description": _TIMESTAMP})
+    updated_on = fields.DateTime(required=True, allow_none=True, metadata={"description": _TIMESTAMP})
+
+
+class ManagedUserSchema(UserSchema):
+    """A user as the user administrators' views show it: the record, and where it stands against the
+    inactivity rule. Dumps a (User, Inactivity) pair."""
+
     last_seen = fields.DateTime(
-        allow_none=True, metadata={"description": "Latest activity, reactivation or creation (admin views)."}
+        required=True, allow_none=True, metadata={"description": "Latest activity, reactivation or creation."}
     )
-    days_inactive = fields.Integer(
-        allow_none=True, metadata={"description": "Whole days since last_seen (admin views)."}
-    )
+    days_inactive = fields.Integer(required=True, allow_none=True, metadata={"description": "Whole days since last_seen."})
     disable_due = fields.DateTime(
+        required=True,
         allow_none=True,
         metadata={
-            "description": "When the inactivity job will disable the user if nothing changes (admin views); "
+            "description": "When the inactivity job will disable the user if nothing changes; "
             "null for excluded and non-ACTIVE users."
         },
     )
 
+    def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
+        user, inactivity = obj
+        return super().get_attribute(inactivity if attr in _INACTIVITY_FIELDS else user, attr, default)
+
+
+_INACTIVITY_FIELDS = frozenset(ManagedUserSchema._declared_fields) - frozenset(UserSchema._declared_fields)
+
 
 class UserListSchema(Schema):
-    users = fields.List(fields.Nested(UserSchema), required=True)
+    users = fields.List(fields.Nested(ManagedUserSchema), required=True, metadata={"description": "By id."})
 
 
 class InactiveUserSchema(Schema):
@@ -329,37 +429,128 @@ class InactiveUsersSchema(Schema):
 
 
 class JobHealthSchema(Schema):
-    job = fields.String(required=True, metadata={"example": "disable-inactive-users"})
-    healthy = fields.Boolean(required=True)
+    """A healthy job (the answer 200); an unhealthy one is answered in the error shape (503). Dumps a JobHealth."""
+
+    job = fields.Constant(JOB_NAME, required=True, metadata={"type": "string", "enum": [JOB_NAME]})
+    healthy = fields.Boolean(required=True, validate=validate.Equal(True))
     status = fields.String(required=True, validate=validate.OneOf(["ok"]))
     checked_at = fields.DateTime(required=True)
-    max_age_seconds = fields.Integer(required=True)
-    last_success_at = fields.DateTime(allow_none=True)
-    age_seconds = fields.Integer(allow_none=True)
-    last_run_at = fields.DateTime(allow_none=True)
-    last_run_outcome = fields.String(allow_none=True)
+    max_age_seconds = Seconds(required=True, attribute="max_age")
+    last_success_at = fields.DateTime(required=True, allow_none=True)
+    age_seconds = Seconds(required=True, allow_none=True, attribute="age")
+    last_run_at = fields.DateTime(required=True, allow_none=True)
+    last_run_outcome = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": _OUTCOMES},
+    )
+
+
+# The evidence report's JSON is written by DeactivationEvidence.to_json, whose bytes its SHA-256 digest
+# covers; these schemas document it, and a test validates the real JSON against them.
+
+
+def _event_status() -> fields.Enum:
+    return fields.Enum(OpsEventStatus, required=True)
+
+
+class NoticeSchema(Schema):
+    sent_at = fields.DateTime(required=True)
+    status = _event_status()
+    recipient = fields.String(required=True, allow_none=True)
+    period = fields.DateTime(
+        required=True, allow_none=True, metadata={"description": "The last activity the message was about."}
+    )
+
+
+class WarningSchema(NoticeSchema):
+    stage = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "Days before the deactivation was due."}
+    )
 
 
 class DeactivationSchema(Schema):
-    event_id = fields.Integer()
-    user_id = fields.Integer()
-    email = fields.String(allow_none=True)
-    disabled_at = fields.DateTime()
-    automatic = fields.Boolean(metadata={"description": "Disabled by the job (the System Admin), not by a person."})
-    actor_id = fields.Integer(allow_none=True)
-    actor_email = fields.String(allow_none=True)
-    old_status = fields.String(allow_none=True)
-    reason = fields.String(allow_none=True)
-    last_activity = fields.DateTime(allow_none=True)
-    days_inactive = fields.Integer(allow_none=True)
-    warnings = fields.List(fields.Dict())
-    notices = fields.List(fields.Dict())
+    event_id = fields.Integer(required=True)
+    user_id = fields.Integer(required=True, allow_none=True)
+    email = fields.String(required=True, allow_none=True)
+    disabled_at = fields.DateTime(required=True)
+    automatic = fields.Boolean(
+        required=True, metadata={"description": "Disabled by the job (the System Admin), not by a person."}
+    )
+    actor_id = fields.Integer(required=True, allow_none=True)
+    actor_email = fields.String(required=True, allow_none=True)
+    old_status = fields.String(required=True, allow_none=True)
+    reason = fields.String(required=True, allow_none=True)
+    last_activity = fields.DateTime(required=True, allow_none=True)
+    days_inactive = fields.Integer(required=True, allow_none=True)
+    warnings = fields.List(
+        fields.Nested(WarningSchema),
+        required=True,
+        metadata={"description": "Warnings sent in the threshold's span before the deactivation."},
+    )
+    notices = fields.List(
+        fields.Nested(NoticeSchema), required=True, metadata={"description": "Notices sent in the week after it."}
+    )
+
+
+class RunSchema(Schema):
+    run_id = fields.Integer(required=True)
+    at = fields.DateTime(required=True)
+    status = _event_status()
+    outcome = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": _OUTCOMES},
+    )
+    dry_run = fields.Boolean(required=True)
+    candidates = fields.Integer(required=True, allow_none=True)
+    disabled = fields.Integer(required=True, allow_none=True)
+    failed = fields.Integer(required=True, allow_none=True)
+    skipped_reason = fields.String(required=True, allow_none=True)
 
 
 class GapSchema(Schema):
-    from_ = fields.DateTime(data_key="from")
-    to = fields.DateTime()
-    hours = fields.Integer()
+    from_ = fields.DateTime(data_key="from", required=True)
+    to = fields.DateTime(required=True)
+    hours = fields.Integer(required=True)
+
+
+class HourInProgressSchema(Schema):
+    from_ = fields.DateTime(data_key="from", required=True)
+    to = fields.DateTime(required=True)
+    with_a_real_run = fields.Boolean(required=True)
+
+
+class UnreadableSchema(Schema):
+    table = fields.String(required=True)
+    id = fields.Integer(required=True)
+    problem = fields.String(required=True)
+
+
+class EvidenceSummarySchema(Schema):
+    deactivations = fields.Integer(required=True)
+    automatic = fields.Integer(required=True)
+    manual = fields.Integer(required=True)
+    real_runs_by_outcome = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    dry_runs = fields.Integer(required=True)
+    hours = fields.Integer(required=True, metadata={"description": "Whole hours of the period that had ended."})
+    hours_with_a_real_run = fields.Integer(required=True)
+    hours_without_a_real_run = fields.Integer(
+        required=True, metadata={"description": "Gap hours: after the job's first real run, with no real run finished."}
+    )
+    hours_before_first_run = fields.Integer(
+        required=True, metadata={"description": "Hours before the job's first real run ever recorded: not deployed yet, no gap."}
+    )
+    first_real_run_at = fields.DateTime(required=True, allow_none=True)
+    hour_in_progress = fields.Nested(
+        HourInProgressSchema,
+        required=True,
+        allow_none=True,
+        metadata={"description": "The unfinished hour the report was made in, if in the period: neither covered nor a gap."},
+    )
+    unreadable_records = fields.Integer(
+        required=True, metadata={"description": "Stored rows the report could not read; listed under unreadable."}
+    )
 
 
 class DeactivationEvidenceSchema(Schema):
@@ -370,13 +561,15 @@ class DeactivationEvidenceSchema(Schema):
     to = fields.DateTime(required=True)
     generated_at = fields.DateTime(required=True)
     threshold_days = fields.Integer(required=True)
-    summary = fields.Dict(
-        required=True,
-        metadata={"description": "Counts: deactivations, automatic, manual, runs by outcome, hours with and without a real run."},
-    )
+    summary = fields.Nested(EvidenceSummarySchema, required=True)
     deactivations = fields.List(fields.Nested(DeactivationSchema), required=True)
-    runs = fields.List(fields.Dict(), required=True)
+    runs = fields.List(fields.Nested(RunSchema), required=True)
     gaps = fields.List(fields.Nested(GapSchema), required=True)
+    unreadable = fields.List(
+        fields.Nested(UnreadableSchema),
+        required=True,
+        metadata={"description": "Rows the report could not read (wrong types, missing keys): never taken for absent."},
+    )
 
 
 # --- Loading --------------------------------------------------------------------

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, current_app, jsonify
 
 from ops_api.api.auth import admin_only, current_user, json_object_body
@@ -11,7 +9,9 @@ from ops_api.api.schemas import (
     MAX_ID,
     InactiveQuery,
     InactiveUsersSchema,
+    ManagedUserSchema,
     UserListQuery,
+    UserListSchema,
     UserPatchSchema,
     UserSchema,
     load,
@@ -20,21 +20,15 @@ from ops_api.api.schemas import (
 from ops_api.clock import utcnow
 from ops_api.extensions import db
 from ops_api.models import User
-from ops_api.services.user_deactivation import Inactivity, UserDeactivationService
-from ops_api.services.users import PROFILE_FIELDS, UserNotFoundError, get_user, list_users, update_user
+from ops_api.services.users.accounts import PROFILE_FIELDS, UserNotFoundError, find_user, get_user, list_users, update_user
+from ops_api.services.users.user_deactivation import Inactivity, UserDeactivationService
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
-_USER = UserSchema(exclude=("last_seen", "days_inactive", "disable_due"))
-_INACTIVITY = UserSchema(only=("last_seen", "days_inactive", "disable_due"))
-
-
-def user_json(user: User, inactivity: Inactivity | None = None) -> dict[str, Any]:
-    """A user as the API shows it (UserSchema); with ``inactivity``, where they stand against the rule."""
-    shown = _USER.dump(user)
-    if inactivity is not None:
-        shown.update(_INACTIVITY.dump(inactivity))
-    return shown
+# The list's address before it lost its trailing slash: it still answers, the same as the list, and is
+# left out of the OpenAPI document (clients written against it keep working; no redirect, which a
+# client would have to follow with its token).
+LIST_ALIAS = "/api/v1/users/"
 
 
 def deactivation_service(days: int | None = None) -> UserDeactivationService:
@@ -42,25 +36,27 @@ def deactivation_service(days: int | None = None) -> UserDeactivationService:
     return UserDeactivationService.from_config(db.session(), current_app.config, inactive_days=days)
 
 
-def with_inactivity(users: list[User]) -> list[dict[str, Any]]:
+def with_inactivity(users: list[User]) -> list[tuple[User, Inactivity]]:
+    """Each user with where they stand against the rule: what ManagedUserSchema shows."""
     inactivity = deactivation_service().inactivity_of(users)
-    return [user_json(user, inactivity[user.id]) for user in users]
+    return [(user, inactivity[user.id]) for user in users]
 
 
 @bp.get("/me")
 def me() -> Response:
     """The caller's own record: the one route any authenticated user may call."""
-    return jsonify(user_json(current_user()))
+    return jsonify(UserSchema().dump(current_user()))
 
 
+@bp.get("")
 @bp.get("/")
 @admin_only
 def list_all() -> Response:
     query = load(UserListQuery(), query_args())
     users = with_inactivity(list_users(db.session(), actor=current_user(), status=query.get("status")))
     if "inactive_for_days" in query:
-        users = [user for user in users if (user["days_inactive"] or 0) >= query["inactive_for_days"]]
-    return jsonify({"users": users})  # each one already shown through UserSchema
+        users = [(user, standing) for user, standing in users if (standing.days_inactive or 0) >= query["inactive_for_days"]]
+    return jsonify(UserListSchema().dump({"users": users}))
 
 
 @bp.get("/inactive")
@@ -76,10 +72,15 @@ def inactive() -> Response:
     )
 
 
-def _user(user_id: int) -> User:
-    """The user with this id; one beyond the integer column's range names nobody (404, the database is not asked)."""
+def _user(user_id: int, *, to_change: bool = False) -> User:
+    """The user with this id; one beyond the integer column's range names nobody (404, the database is not asked).
+
+    For a change, the service checks the caller's authority itself, under the lock.
+    """
     if user_id > MAX_ID:
         raise UserNotFoundError(f"no user has id {user_id}")
+    if to_change:
+        return find_user(db.session(), user_id)
     return get_user(db.session(), user_id, actor=current_user())
 
 
@@ -87,7 +88,7 @@ def _user(user_id: int) -> User:
 @admin_only
 def show(user_id: int) -> Response:
     (shown,) = with_inactivity([_user(user_id)])
-    return jsonify(shown)
+    return jsonify(ManagedUserSchema().dump(shown))
 
 
 @bp.patch("/<int:user_id>")
@@ -98,10 +99,10 @@ def edit(user_id: int) -> Response:
     status = changes.pop("status", None)
     reason = changes.pop("reason", None)
     profile = {key: changes[key] for key in PROFILE_FIELDS if key in changes}
-    user = _user(user_id)
+    user = _user(user_id, to_change=True)
     if reason is None and status is not None:
         reason = f"set to {status.name} by {actor.email} through the user admin API"
     update_user(db.session(), user, actor=actor, profile=profile, status=status, reason=reason or "")
     db.session.commit()
     (shown,) = with_inactivity([user])
-    return jsonify(shown)
+    return jsonify(ManagedUserSchema().dump(shown))

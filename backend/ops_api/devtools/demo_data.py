@@ -10,23 +10,27 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ops_api.audit import acting_as
-from ops_api.models import Role, RoleName, User, UserSession, UserStatus
-from ops_api.services.users import get_or_create_system_admin
+from ops_api.domain.defaults import FAKEAUTH_OIDC_IDS
+from ops_api.models import Role, RoleName, User, UserActivity, UserSession, UserStatus
+from ops_api.services.users.accounts import get_or_create_system_admin
 
-# OPS's FakeAuth users: (oidc id suffix, e-mail, first name, last name, role).
-FAKEAUTH_USERS = (
-    ("18", "admin.demo@email.com", "Admin", "Demo", RoleName.USER_ADMIN),
-    ("19", "user.demo@email.com", "User", "Demo", RoleName.VIEWER_EDITOR),
-    ("20", "director.demo@email.com", "Director", "Demo", RoleName.REVIEWER_APPROVER),
-    ("21", "budget.team@email.com", "Budget", "Team", RoleName.BUDGET_TEAM),
-    ("22", "system.owner@email.com", "System", "Owner", RoleName.SYSTEM_OWNER),
-    ("27", "procurement.team@email.com", "Procurement", "Team", RoleName.PROCUREMENT_TEAM),
-    ("28", "basic.user@email.com", "Basic", "User", RoleName.VIEWER_EDITOR),
+# A demo profile for each FakeAuth user (their ids have one home: domain.defaults.FAKEAUTH_OIDC_IDS),
+# in that order: (e-mail, first name, last name, role).
+FAKEAUTH_PROFILES = (
+    ("admin.demo@email.com", "Admin", "Demo", RoleName.USER_ADMIN),
+    ("user.demo@email.com", "User", "Demo", RoleName.VIEWER_EDITOR),
+    ("director.demo@email.com", "Director", "Demo", RoleName.REVIEWER_APPROVER),
+    ("budget.team@email.com", "Budget", "Team", RoleName.BUDGET_TEAM),
+    ("system.owner@email.com", "System", "Owner", RoleName.SYSTEM_OWNER),
+    ("procurement.team@email.com", "Procurement", "Team", RoleName.PROCUREMENT_TEAM),
+    ("basic.user@email.com", "Basic", "User", RoleName.VIEWER_EDITOR),
+    ("randy.readonly@email.com", "Randy", "Readonly", RoleName.READ_ONLY),
 )
+FAKEAUTH_USERS = tuple(zip(FAKEAUTH_OIDC_IDS, FAKEAUTH_PROFILES, strict=True))
 
 
 @dataclass(frozen=True)
@@ -64,12 +68,12 @@ def seed_demo(session: Session, *, now: datetime) -> int:
                 session.add(roles[name.value])
         existing = set(session.scalars(select(User.email)))
 
-        for suffix, email, first, last, role in FAKEAUTH_USERS:
+        for oidc_id, (email, first, last, role) in FAKEAUTH_USERS:
             if email in existing:
                 continue
             session.add(
                 User(
-                    oidc_id=uuid.UUID(f"00000000-0000-1111-a111-0000000000{suffix}"),
+                    oidc_id=oidc_id,
                     email=email,
                     first_name=first,
                     last_name=last,
@@ -92,10 +96,16 @@ def seed_demo(session: Session, *, now: datetime) -> int:
                 created_on=now - timedelta(days=demo.created_days_ago),
                 updated_on=now - timedelta(days=demo.created_days_ago),
             )
-            if demo.reactivated_days_ago is not None:
-                user.reactivated_on = now - timedelta(days=demo.reactivated_days_ago)
             session.add(user)
             session.flush()
+            if demo.reactivated_days_ago is not None:
+                # Made ACTIVE again by an admin: the moment lives in this project's view of the user.
+                session.execute(
+                    update(UserActivity)
+                    .where(UserActivity.user_id == user.id)
+                    .values(reactivated_on=now - timedelta(days=demo.reactivated_days_ago)),
+                    execution_options={"synchronize_session": False},
+                )
             if demo.last_active_days_ago is not None:
                 last_active = now - timedelta(days=demo.last_active_days_ago)
                 session.add(

@@ -17,6 +17,11 @@ Two shapes:
   seen within the last 59 days except ``due`` chosen ones, who are 61 to 400
   days idle. INACTIVE and LOCKED users keep the realistic spread.
 
+Either shape takes another share of INACTIVE users (``inactive_share``), and
+``inactive_long_idle`` makes every INACTIVE user 61 to 400 days idle: the
+accounts years of hourly runs leave behind, which the hourly search must step
+over however many there are.
+
 Times are relative to ``now`` and the 60-day rule; the loader counts who is due
 at ``now`` with the rule's Python reference (ops_api.domain.inactivity), which
 the benchmark checks against the service.
@@ -39,6 +44,7 @@ from sqlalchemy.engine import Connection, Engine
 from ops_api.clock import ensure_utc
 from ops_api.domain import inactivity
 from ops_api.domain.defaults import DEFAULT_INACTIVE_DAYS
+from ops_api.models import EmailRecord, FutureStamp, JobRun, MovedSession, UserActivity
 from ops_api.models.versions import VERSION_TABLES, transaction
 from ops_api.sql import qualified, schema_of
 
@@ -54,15 +60,18 @@ LOAD_TABLES = ("ops_db_history", "ops_event", "user_session", "user_role", "role
 # OPS's version trail of those tables: emptied with them, or the reused ids would
 # continue the history of other people. The bulk load itself writes no trail.
 TRAIL_TABLES = (transaction.name, *(VERSION_TABLES[table].name for table in LOAD_TABLES))
+# This project's own state: emptied with them, and its view of each user written by the loader.
+OWN_TABLES = tuple(model.__tablename__ for model in (UserActivity, FutureStamp, MovedSession, JobRun, EmailRecord))
 _BATCH = 50_000
 
-USER_COLUMNS = (
-    "id", "oidc_id", "email", "first_name", "last_name", "status", "last_active_at", "reactivated_on", "created_on",
-    "updated_on",
-)
-# The triggers that record activity on ops_user: off while sessions are bulk
-# loaded (the loader writes ops_user.last_active_at itself), on again after.
-ACTIVITY_TRIGGER = "user_session_records_activity"
+USER_COLUMNS = ("id", "oidc_id", "email", "first_name", "last_name", "status", "created_on", "updated_on")
+VIEW_COLUMNS = ("user_id", "is_active", "created_on", "last_active_at", "reactivated_on")
+# The triggers that keep this project's view (migration s0002): off while the
+# loader writes the rows (it writes the view itself, once), on again after.
+VIEW_TRIGGERS = {
+    "ops_user": ("user_deactivation_account_insert", "user_deactivation_account_update"),
+    "user_session": ("user_deactivation_session_insert", "user_deactivation_session_update", "user_deactivation_session_delete"),
+}
 
 
 class LoadError(Exception):
@@ -93,13 +102,23 @@ class _PlannedUser:
     reactivated_days: float | None
 
 
-def plan_users(count: int, *, seed: int, due: int | None) -> list[_PlannedUser]:
-    """Draw every user's status, creation, latest activity and reactivation (in days before now)."""
+def plan_users(
+    count: int, *, seed: int, due: int | None, inactive_share: float = INACTIVE_SHARE, inactive_long_idle: bool = False
+) -> list[_PlannedUser]:
+    """Draw every user's status, creation, latest activity and reactivation (in days before now).
+
+    ``inactive_share`` of the users are INACTIVE (LOCKED_SHARE more are LOCKED);
+    with ``inactive_long_idle`` each INACTIVE user was last seen 61 to 400 days
+    ago, as the accounts the job disabled are, instead of the realistic spread.
+    The defaults draw exactly the data they always drew.
+    """
+    if not 0 <= inactive_share <= 1 - LOCKED_SHARE:
+        raise ValueError(f"inactive_share must lie between 0 and {1 - LOCKED_SHARE}, got {inactive_share!r}")
     rng = random.Random(seed)
     statuses = []
     for _ in range(count):
         r = rng.random()
-        statuses.append("INACTIVE" if r < INACTIVE_SHARE else "LOCKED" if r < INACTIVE_SHARE + LOCKED_SHARE else "ACTIVE")
+        statuses.append("INACTIVE" if r < inactive_share else "LOCKED" if r < inactive_share + LOCKED_SHARE else "ACTIVE")
     active_positions = [i for i, status in enumerate(statuses) if status == "ACTIVE"]
     if due is not None and due > len(active_positions):
         raise LoadError(f"cannot make {due} users due: only {len(active_positions)} of {count} are ACTIVE")
@@ -108,14 +127,17 @@ def plan_users(count: int, *, seed: int, due: int | None) -> list[_PlannedUser]:
     planned = []
     for position, status in enumerate(statuses):
         steady = due is not None and status == "ACTIVE"
-        if not steady:
+        if inactive_long_idle and status == "INACTIVE":
+            span_low, span_high = RULE_DAYS + 1.0, float(REALISTIC_SPAN_DAYS)
+        elif not steady:
             span_low, span_high = 0.0, float(REALISTIC_SPAN_DAYS)
         elif position in due_positions:
             span_low, span_high = RULE_DAYS + 1.0, float(REALISTIC_SPAN_DAYS)
         else:
             span_low, span_high = 0.0, RULE_DAYS - 1.0
         never = rng.random() < NEVER_LOGGED_IN
-        reactivate = rng.random() < (REACTIVATED_SHARE / (1 - INACTIVE_SHARE - LOCKED_SHARE))
+        # About REACTIVATED_SHARE of all users, drawn among the ACTIVE ones.
+        reactivate = rng.random() < (REACTIVATED_SHARE / max(1 - inactive_share - LOCKED_SHARE, REACTIVATED_SHARE))
         seen_days = rng.uniform(span_low, span_high)
         if never:
             planned.append(_PlannedUser(status, seen_days, None, None))
@@ -152,11 +174,21 @@ def _user_rows(planned: list[_PlannedUser], *, now: datetime, seed: int) -> Iter
     for number, user in enumerate(planned, start=1):
         created = _naive(now - timedelta(days=user.created_days))
         reactivated = None if user.reactivated_days is None else _naive(now - timedelta(days=user.reactivated_days))
-        # Session k = 0 is the user's latest activity: what the triggers would have recorded.
-        latest = None if user.latest_days is None else _naive(now - timedelta(days=user.latest_days))
         oidc_id = uuid.UUID(int=rng.getrandbits(128), version=4)
         yield (number, oidc_id, f"load.user{number}@example.gov", "Load", f"User{number}", user.status,
-               latest, reactivated, created, reactivated or created)
+               created, reactivated or created)
+
+
+def _view_rows(planned: list[_PlannedUser], *, now: datetime) -> Iterator[tuple[Any, ...]]:
+    """This project's view of each user: what the triggers would have recorded (session k = 0 is the latest activity)."""
+    for number, user in enumerate(planned, start=1):
+        yield (
+            number,
+            user.status == "ACTIVE",
+            _naive(now - timedelta(days=user.created_days)),
+            None if user.latest_days is None else _naive(now - timedelta(days=user.latest_days)),
+            None if user.reactivated_days is None else _naive(now - timedelta(days=user.reactivated_days)),
+        )
 
 
 def _naive(value: datetime) -> datetime:
@@ -227,12 +259,17 @@ def load(
     now: datetime,
     due: int | None = None,
     replace: bool = False,
+    inactive_share: float = INACTIVE_SHARE,
+    inactive_long_idle: bool = False,
+    vacuum: bool = True,
 ) -> LoadSummary:
     """Fill the (migrated) database with ``users`` users and their sessions; commit; analyze.
 
     Refuses (LoadError) when ops_user already holds rows, unless ``replace``,
     which first empties the user, session, role, event and history tables and
-    their version trail.
+    their version trail. ``inactive_share`` and ``inactive_long_idle``: see
+    plan_users. ``vacuum=False`` leaves the PostgreSQL tables as a bulk insert
+    leaves them, analyzed but never vacuumed (no page marked all-visible).
     """
     import time
 
@@ -241,22 +278,23 @@ def load(
     now = ensure_utc(now)
     started = time.perf_counter()
     engine = bind.engine if isinstance(bind, Connection) else bind
-    planned = plan_users(users, seed=seed, due=due)
+    planned = plan_users(users, seed=seed, due=due, inactive_share=inactive_share, inactive_long_idle=inactive_long_idle)
     with engine.begin() as connection:
         existing: int = connection.execute(sa.text(f"SELECT count(*) FROM {qualified(connection, 'ops_user')}")).scalar_one()
         if existing and not replace:
             raise LoadError(f"ops_user already holds {existing} rows; load into an empty database, or replace its rows")
+        emptied = [qualified(connection, table) for table in (*LOAD_TABLES, *TRAIL_TABLES)]
+        emptied += [qualified(connection, table, own=True) for table in OWN_TABLES]
         if connection.dialect.name == "postgresql":
             if existing or replace:
-                tables = ", ".join(qualified(connection, table) for table in (*LOAD_TABLES, *TRAIL_TABLES))
-                connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                connection.execute(sa.text(f"TRUNCATE {', '.join(emptied)} RESTART IDENTITY CASCADE"))
             _copy_postgresql(connection, planned, per_user=sessions_per_user, now=now, seed=seed)
         else:
             if existing or replace:
-                for table in (*LOAD_TABLES, *TRAIL_TABLES):
-                    connection.execute(sa.text(f"DELETE FROM {qualified(connection, table)}"))
+                for table in emptied:
+                    connection.execute(sa.text(f"DELETE FROM {table}"))
             _insert_sqlite(connection, planned, per_user=sessions_per_user, now=now, seed=seed)
-    analyze(engine)
+    analyze(engine, vacuum=vacuum)
     never = sum(1 for p in planned if p.latest_days is None)
     return LoadSummary(
         users=users,
@@ -271,13 +309,14 @@ def load(
     )
 
 
-def analyze(engine: Engine) -> None:
-    """Fresh planner statistics (and, on PostgreSQL, a vacuumed visibility map for index-only scans)."""
+def analyze(engine: Engine, *, vacuum: bool = True) -> None:
+    """Fresh planner statistics (and, on PostgreSQL with ``vacuum``, a vacuumed visibility map for index-only scans)."""
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-            for table in ("ops_user", "user_session"):
-                connection.execute(sa.text(f"VACUUM ANALYZE {qualified(connection, table)}"))
+            for table in (qualified(connection, "ops_user"), qualified(connection, "user_session"),
+                          qualified(connection, UserActivity.__tablename__, own=True)):
+                connection.execute(sa.text(f"{'VACUUM ANALYZE' if vacuum else 'ANALYZE'} {table}"))
         else:
             connection.execute(sa.text("ANALYZE"))
             connection.commit()
@@ -293,12 +332,15 @@ def _driver_cursor(connection: Connection) -> Any:
 
 def _copy_postgresql(connection: Connection, planned: list[_PlannedUser], *, per_user: int, now: datetime, seed: int) -> None:
     users, sessions = qualified(connection, "ops_user"), qualified(connection, "user_session")
+    view = qualified(connection, UserActivity.__tablename__, own=True)
     cursor = _driver_cursor(connection)
-    _copy_in(cursor, f"COPY {users} ({', '.join(USER_COLUMNS)}) FROM STDIN", _user_rows(planned, now=now, seed=seed))
+    with _view_triggers_off(connection, users, VIEW_TRIGGERS["ops_user"]):
+        _copy_in(cursor, f"COPY {users} ({', '.join(USER_COLUMNS)}) FROM STDIN", _user_rows(planned, now=now, seed=seed))
+    _copy_in(cursor, f"COPY {view} ({', '.join(VIEW_COLUMNS)}) FROM STDIN", _view_rows(planned, now=now))
     cursor.execute("CREATE TEMP TABLE load_plan (user_id int, latest_at timestamp, created_on timestamp, is_open boolean) ON COMMIT DROP")
     _copy_in(cursor, "COPY load_plan FROM STDIN", _plan_rows(planned, now=now))
     if per_user:
-        with _without_secondary_structures(connection, sessions):
+        with _without_secondary_structures(connection, sessions), _view_triggers_off(connection, sessions, VIEW_TRIGGERS["user_session"]):
             connection.execute(sa.text("SET LOCAL work_mem = '256MB'"))
             connection.execute(
                 sa.text(_SESSIONS_POSTGRESQL.format(user_session=sessions)),
@@ -351,14 +393,33 @@ def _copy_text(value: Any) -> str:
 
 
 @contextlib.contextmanager
+def _view_triggers_off(connection: Connection, table: str, triggers: tuple[str, ...]) -> Iterator[None]:
+    """Switch off the triggers that keep this project's view, on one of OPS's tables; on again after.
+
+    They would write the view once per row; the loader writes each user's
+    view itself, once. (A plain ALTER TABLE: it needs the table's owner, as
+    the loader, a development tool, always is.)
+    """
+    present: set[str] = set(
+        connection.execute(
+            sa.text("SELECT tgname FROM pg_trigger WHERE tgrelid = CAST(:table AS regclass)"), {"table": table}
+        ).scalars()
+    )
+    switched = [name for name in triggers if name in present]
+    for name in switched:
+        connection.execute(sa.text(f'ALTER TABLE {table} DISABLE TRIGGER "{name}"'))
+    yield
+    for name in switched:
+        connection.execute(sa.text(f'ALTER TABLE {table} ENABLE TRIGGER "{name}"'))
+
+
+@contextlib.contextmanager
 def _without_secondary_structures(connection: Connection, table: str) -> Iterator[None]:
-    """Drop the table's foreign keys and secondary indexes, and switch off its activity trigger; restore all after.
+    """Drop the table's foreign keys and secondary indexes; restore them after.
 
     A foreign key checked row by row costs a trigger call per row and per
     constraint; validating it once afterwards is a single join. The same goes
-    for building an index once rather than growing it a row at a time. The
-    activity trigger would update ops_user once per session; the loader has
-    written each user's latest activity already.
+    for building an index once rather than growing it a row at a time.
     """
     constraints = connection.execute(
         sa.text(
@@ -380,9 +441,7 @@ def _without_secondary_structures(connection: Connection, table: str) -> Iterato
         connection.execute(sa.text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
     for name, _ in indexes:
         connection.execute(sa.text(f'DROP INDEX "{schema}"."{name}"'))
-    connection.execute(sa.text(f"ALTER TABLE {table} DISABLE TRIGGER {ACTIVITY_TRIGGER}"))
     yield
-    connection.execute(sa.text(f"ALTER TABLE {table} ENABLE TRIGGER {ACTIVITY_TRIGGER}"))
     connection.execute(sa.text("SET LOCAL maintenance_work_mem = '256MB'"))
     for _, definition in indexes:
         connection.execute(sa.text(str(definition)))
@@ -410,14 +469,31 @@ def _insert_sqlite(connection: Connection, planned: list[_PlannedUser], *, per_u
         if batch:
             yield batch
 
+    # The view's triggers stay off while the rows go in (the loader writes the
+    # view itself), and the sessions' secondary indexes are built once, after.
+    triggers = cursor.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ('ops_user', 'user_session')"
+    ).fetchall()
+    indexes = (
+        cursor.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'user_session' AND sql IS NOT NULL"
+        ).fetchall()
+        if per_user
+        else []
+    )
+    for kind, name, _ in (*triggers, *indexes):
+        cursor.execute(f'DROP {kind.upper()} "{name}"')
     users_sql = f"INSERT INTO ops_user ({', '.join(USER_COLUMNS)}) VALUES ({', '.join('?' * len(USER_COLUMNS))})"
     for batch in batches(_user_rows(planned, now=now, seed=seed)):
         cursor.executemany(
             users_sql,
-            [
-                (i, o.hex, e, first, last, s, _sqlite_time(a), _sqlite_time(r), _sqlite_time(c), _sqlite_time(u))
-                for i, o, e, first, last, s, a, r, c, u in batch
-            ],
+            [(i, o.hex, e, first, last, s, _sqlite_time(c), _sqlite_time(u)) for i, o, e, first, last, s, c, u in batch],
+        )
+    view_sql = f"INSERT INTO user_activity ({', '.join(VIEW_COLUMNS)}) VALUES ({', '.join('?' * len(VIEW_COLUMNS))})"
+    for batch in batches(_view_rows(planned, now=now)):
+        cursor.executemany(
+            view_sql,
+            [(i, int(active), _sqlite_time(c), _sqlite_time(a), _sqlite_time(r)) for i, active, c, a, r in batch],
         )
     cursor.execute("CREATE TEMP TABLE load_plan (user_id INTEGER, latest_at TEXT, created_on TEXT, is_open INTEGER)")
     for batch in batches(_plan_rows(planned, now=now)):
@@ -426,16 +502,7 @@ def _insert_sqlite(connection: Connection, planned: list[_PlannedUser], *, per_u
             [(u, _sqlite_time(t), _sqlite_time(c), int(o)) for u, t, c, o in batch],
         )
     if per_user:
-        # Build the secondary indexes once, after the rows are in; the
-        # activity triggers stay off meanwhile (ops_user.last_active_at is
-        # written above).
-        structures = cursor.execute(
-            "SELECT type, name, sql FROM sqlite_master WHERE type IN ('index', 'trigger') AND tbl_name = 'user_session'"
-            " AND sql IS NOT NULL"
-        ).fetchall()
-        for kind, name, _ in structures:
-            cursor.execute(f'DROP {kind.upper()} "{name}"')
         cursor.execute(_SESSIONS_SQLITE, {"seed": seed, "per_user": per_user, "gap": MEAN_DAYS_BETWEEN_SESSIONS})
-        for _, _, definition in structures:
-            cursor.execute(definition)
+    for _, _, definition in (*indexes, *triggers):
+        cursor.execute(definition)
     cursor.execute("DROP TABLE load_plan")

@@ -3,9 +3,9 @@
 For a user at the instant ``now`` (aware UTC):
 
 * ``last_seen`` is the latest of the dates known for the user: the activity
-  column that ops_user keeps, the latest activity of any of the user's
-  sessions, the moment an admin last reactivated the user, and the creation
-  date. A moment later than ``now`` (clock skew, bad data) counts as ``now``.
+  this project's view of the user keeps (which outlives deleted sessions), the
+  latest activity of any of the user's sessions still present, the moment the
+  user was last made ACTIVE again, and the creation date. A moment later than ``now`` (clock skew, bad data) counts as ``now``.
   No date at all: None, and the rule cannot measure the user.
 * The user is due when ACTIVE, not excluded, and ``now - last_seen >= threshold``.
 * ``disable_due`` is ``last_seen + threshold``: when the job disables the user
@@ -13,7 +13,7 @@ For a user at the instant ``now`` (aware UTC):
 * A warning of stage N (days) is due when ``disable_due - N days <= now < disable_due``;
   when several stages are, only the most urgent (smallest N) is sent.
 
-The database spells the same rule in SQL (services/user_deactivation.py); the
+The database spells the same rule in SQL (services/users/user_deactivation.py); the
 property tests check the two agree. The bulk loader and the benchmark's naive
 loop use these functions.
 """
@@ -21,11 +21,31 @@ loop use these functions.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from ops_api.domain.defaults import DEFAULT_INACTIVE_DAYS
 
 DEFAULT_THRESHOLD = timedelta(days=DEFAULT_INACTIVE_DAYS)
+
+
+@dataclass(frozen=True)
+class InactiveUser:
+    """A user measured against the rule at some moment: due to be disabled, just disabled, or due a warning."""
+
+    user_id: int
+    email: str | None
+    last_seen: datetime
+    days_inactive: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "email": self.email,
+            "last_seen": self.last_seen.isoformat(),
+            "days_inactive": self.days_inactive,
+        }
 
 
 def last_seen(

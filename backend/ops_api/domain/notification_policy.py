@@ -1,6 +1,6 @@
 """Which inactivity e-mail is owed: pure decisions over plain data, no database and no SMTP.
 
-The service (services/notifications.py) reads the past messages from
+The service (services/mail/notifications.py) reads the past messages from
 ``ops_event`` and the users from ``ops_user``, hands them here as plain
 values, and renders and sends what these functions return.
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ops_api.domain.inactivity import disable_due, warning_stage
+from ops_api.domain.inactivity import InactiveUser, disable_due, warning_stage
 
 KIND_WARNING = "inactivity_warning"
 KIND_NOTICE = "deactivation_notice"
@@ -32,16 +32,6 @@ class PastMessage:
 
     details: Mapping[str, Any]
     went_out: bool
-
-
-@dataclass(frozen=True)
-class Disabled:
-    """A user the job has just disabled."""
-
-    user_id: int
-    email: str | None
-    last_seen: datetime
-    days_inactive: int
 
 
 @dataclass(frozen=True)
@@ -60,7 +50,7 @@ class DueWarning:
     disable_due: datetime
 
 
-def notices_owed(disabled: Sequence[Disabled], past: Iterable[PastMessage], now: datetime) -> list[OwedNotice]:
+def notices_owed(disabled: Sequence[InactiveUser], past: Iterable[PastMessage], now: datetime) -> list[OwedNotice]:
     """A notice for each user just disabled, and one for each failed notice not yet sent since.
 
     ``past`` holds the notices of the retry window. Ordered by the day of the
@@ -89,7 +79,7 @@ def notices_owed(disabled: Sequence[Disabled], past: Iterable[PastMessage], now:
     return sorted(owed, key=lambda notice: (notice.disabled_on, notice.user_id))
 
 
-def summary_rows(disabled: Sequence[Disabled], now: datetime) -> dict[tuple[int, str], dict[str, Any]]:
+def summary_rows(disabled: Sequence[InactiveUser], now: datetime) -> dict[tuple[int, str], dict[str, Any]]:
     """The summary's row for each user just disabled, keyed by (user, period)."""
     return {
         (user.user_id, user.last_seen.isoformat()): {

@@ -10,7 +10,12 @@ from ops_api.models.base import AuditColumns, Base, ops_enum
 
 
 class OpsEventType(enum.Enum):
-    """OPS's ``opseventtype``: every value OPS defines, so rows written by OPS load too."""
+    """OPS's ``opseventtype``: every value OPS defines, so rows written by OPS load too.
+
+    This project adds none: its run and e-mail records live in its own schema
+    (:mod:`ops_api.models.state`), so OPS's own enum migrations never meet a
+    value they do not know.
+    """
 
     CREATE_BLI = "CREATE_BLI"
     UPDATE_BLI = "UPDATE_BLI"
@@ -77,16 +82,6 @@ class OpsEventType(enum.Enum):
     CREATE_PROCUREMENT_ACTION = "CREATE_PROCUREMENT_ACTION"
     UPDATE_PROCUREMENT_ACTION = "UPDATE_PROCUREMENT_ACTION"
     DELETE_PROCUREMENT_ACTION = "DELETE_PROCUREMENT_ACTION"
-    # Added to OPS's type by this project's migration.
-    # One per run of the inactive-account job: written when it starts, completed when it ends.
-    DISABLE_INACTIVE_USERS = "DISABLE_INACTIVE_USERS"
-    # One per e-mail the job sent or tried to send: an inactivity warning, a
-    # deactivation notice, or the user admins' summary (SUCCESS or FAILED).
-    INACTIVITY_NOTIFICATION = "INACTIVITY_NOTIFICATION"
-
-
-# The values this project adds to OPS's opseventtype (migration u0002).
-ADDED_EVENT_TYPES = (OpsEventType.DISABLE_INACTIVE_USERS, OpsEventType.INACTIVITY_NOTIFICATION)
 
 
 class OpsEventStatus(enum.Enum):
@@ -104,9 +99,6 @@ class OpsDBHistoryType(enum.Enum):
 
 class OpsEvent(AuditColumns, Base):
     __tablename__ = "ops_event"
-    # Added by this project's migration: the job's run history and health
-    # check ask for the latest events of one type.
-    __table_args__ = (Index("ix_ops_event_event_type_created_on", "event_type", "created_on"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_type: Mapped[OpsEventType | None] = mapped_column(ops_enum(OpsEventType, "opseventtype"))

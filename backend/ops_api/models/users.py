@@ -1,12 +1,14 @@
 """Users, their roles and their sessions (OPS's tables ops_user, role, user_role, user_session).
 
-Columns are OPS's own, with OPS's types and nullability, except two that this
-project adds to ``ops_user``: ``last_active_at`` and ``reactivated_on``.
+Columns, indexes and types are OPS's own, with OPS's nullability: this project
+adds nothing to OPS's tables (its own view of each user is
+:class:`ops_api.models.state.UserActivity`, in a schema of its own).
 """
 
 import enum
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Sequence, String, Table, Text, Uuid
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -14,7 +16,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ops_api.clock import utcnow
 from ops_api.models.base import AuditColumns, Base, UTCDateTime, ops_enum
-from ops_api.sql import latest_of
+
+if TYPE_CHECKING:
+    from ops_api.models.state import UserActivity
 
 
 class UserStatus(enum.Enum):
@@ -72,16 +76,6 @@ class User(AuditColumns, Base):
     last_name: Mapped[str | None] = mapped_column(String)
     division: Mapped[int | None] = mapped_column(Integer)  # OPS's division id; not read here
     status: Mapped[UserStatus] = mapped_column(ops_enum(UserStatus, "userstatus"), server_default="INACTIVE")
-    # Added by this project. The latest activity ever recorded in any of the
-    # user's sessions: database triggers on user_session raise it whoever
-    # writes the session (OPS's own request handling included), and nothing
-    # lowers it when sessions are deleted. Only the job's correction of
-    # activity stamped in the future moves it back.
-    last_active_at: Mapped[datetime | None] = mapped_column()
-    # Added by this project. When the account was last made ACTIVE again (None
-    # if never): the inactivity rule starts a fresh window here. updated_on
-    # cannot serve, because any edit of the user (name, roles) bumps it.
-    reactivated_on: Mapped[datetime | None] = mapped_column()
 
     roles: Mapped[list[Role]] = relationship(
         secondary=user_role,
@@ -89,6 +83,15 @@ class User(AuditColumns, Base):
         secondaryjoin=lambda: Role.id == user_role.c.role_id,
         lazy="selectin",
     )
+    # This project's view of the user, in its own schema (read only here: triggers and the job keep it).
+    activity: Mapped["UserActivity | None"] = relationship(
+        primaryjoin="User.id == foreign(UserActivity.user_id)", viewonly=True, uselist=False
+    )
+
+    @property
+    def reactivated_on(self) -> datetime | None:
+        """When the account was last made ACTIVE again, as this project recorded it (None if never)."""
+        return self.activity.reactivated_on if self.activity is not None else None
 
     @property
     def role_names(self) -> list[str]:
@@ -107,28 +110,11 @@ class User(AuditColumns, Base):
         return f"<User {self.id} {self.email} {self.status.name}>"
 
 
-def activity_watermark() -> latest_of:
-    """The latest of ``ops_user``'s own dates: last activity, reactivation, creation.
-
-    Never later than the rule's ``last_seen`` (which also reads sessions), so
-    "watermark at or before the cutoff" finds every user who can be due,
-    through the index below. NULL only when all three are.
-    """
-    return latest_of(User.last_active_at, User.reactivated_on, User.created_on)
-
-
-# Added by this project: the hourly search reads a range of this index only.
-Index("ix_ops_user_status_activity_watermark", User.status, activity_watermark())
-
-
 class UserSession(AuditColumns, Base):
     __tablename__ = "user_session"
     __table_args__ = (
         Index("ix_user_session_user_id_is_active", "user_id", "is_active"),
         Index("ix_user_session_user_id_created_on", "user_id", "created_on"),
-        # Added by this project: "latest activity of this user", read under
-        # the row lock before a user is disabled.
-        Index("ix_user_session_user_id_last_active_at", "user_id", "last_active_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

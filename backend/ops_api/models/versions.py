@@ -8,8 +8,8 @@ transaction's id, the kind of change (``operation_type``), and an open
 ``end_transaction_id`` that the row's next version closes.
 
 These are OPS's definitions of the shadows of the six tables this project
-writes. The columns this project adds to ``ops_user`` are not OPS's, so
-OPS's ``ops_user_version`` has no place for them and they are left out here.
+writes. This project's own tables (:mod:`ops_api.models.state`) are not
+OPS's and have no shadows.
 """
 
 import enum
@@ -36,9 +36,6 @@ TRANSACTION_ID = "transaction_id"
 END_TRANSACTION_ID = "end_transaction_id"
 OPERATION_TYPE = "operation_type"
 
-# Columns this project adds to OPS's tables: not versioned by OPS.
-NOT_VERSIONED = {"ops_user": frozenset({"last_active_at", "reactivated_on"})}
-
 transaction = Table(
     "transaction",
     Base.metadata,
@@ -50,13 +47,8 @@ transaction = Table(
 
 
 def _shadow(base: Table) -> Table:
-    """``base``'s Continuum shadow: its OPS columns, all nullable but the key, plus Continuum's three."""
-    left_out = NOT_VERSIONED.get(base.name, frozenset())
-    copied = [
-        Column(column.name, column.type, nullable=not column.primary_key, autoincrement=False)
-        for column in base.columns
-        if column.name not in left_out
-    ]
+    """``base``'s Continuum shadow: its columns, all nullable but the key, plus Continuum's three."""
+    copied = [Column(column.name, column.type, nullable=not column.primary_key, autoincrement=False) for column in base.columns]
     name = f"{base.name}_version"
     return Table(
         name,

@@ -5,8 +5,11 @@ or a generic JSON webhook (the URL forms are in :mod:`.alert_delivery`).
 
 When an alert is due (see :func:`alert_for_report` and :func:`alert_for_error`):
 
-* the run failed (it could not run, or a user could not be disabled);
-* the safety cap refused the run.
+* the run failed (it could not run, or a user could not be disabled), or a
+  stop request ended it;
+* the safety cap refused the run;
+* the e-mail step failed (it could not run, or no message could be sent):
+  the deactivations stand, but users and admins were not told.
 
 No alert for a clean run, a dry run (a person is watching it), or a run
 skipped because another run holds the lock.
@@ -26,11 +29,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ops_api.config import DEFAULT_ENV_NAME
+from ops_api.adapters.alert_delivery import deliver, redact
+from ops_api.adapters.alert_destinations import FAILURE, WARNING
+from ops_api.adapters.smtp_mail import TlsTrust
 from ops_api.domain.defaults import JOB_NAME
-from ops_api.services.alert_delivery import deliver, redact
-from ops_api.services.alert_destinations import FAILURE, WARNING
-from ops_api.services.user_deactivation import DeactivationReport, RunOutcome
+from ops_api.services.users.user_deactivation import DeactivationReport, RunOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -39,20 +42,32 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 # How many errors an alert quotes; the log and the run-summary event have the rest.
 MAX_ERRORS_IN_ALERT = 5
 
-__all__ = ["FAILURE", "WARNING", "Alert", "AlertSettings", "alert_for_error", "alert_for_report", "send_alert"]
+__all__ = [
+    "FAILURE",
+    "WARNING",
+    "Alert",
+    "AlertSettings",
+    "alert_for_error",
+    "alert_for_mail",
+    "alert_for_report",
+    "send_alert",
+]
 
 
 @dataclass(frozen=True)
 class AlertSettings:
     """Where alerts go and how long to wait for them. Built from the settings; never reads Flask globals."""
 
-    urls: tuple[str, ...] = ()
-    env_name: str = DEFAULT_ENV_NAME
-    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    # No defaults for what the settings decide (ops_api.config applies them).
+    urls: tuple[str, ...]
+    env_name: str
+    # The certificates e-mail destinations accept: the same as the inactivity e-mail's.
+    mail_tls_trust: TlsTrust
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS  # a bound of this module's, not a setting
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> AlertSettings:
-        return cls(urls=tuple(config["ALERT_URLS"]), env_name=config["ENV_NAME"])
+        return cls(urls=tuple(config["ALERT_URLS"]), env_name=config["ENV_NAME"], mail_tls_trust=TlsTrust.from_config(config))
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,8 @@ def alert_for_report(report: DeactivationReport, *, env_name: str) -> Alert | No
     outcome = report.outcome
     if outcome is RunOutcome.FAILED:
         level, headline = FAILURE, "FAILED"
+    elif outcome is RunOutcome.STOPPED:
+        level, headline = FAILURE, "STOPPED before it finished"
     elif outcome is RunOutcome.REFUSED_BY_CAP:
         level, headline = WARNING, "REFUSED by the safety cap"
     else:  # COMPLETED or SKIPPED
@@ -107,6 +124,20 @@ def alert_for_error(error: str, *, env_name: str, dry_run: bool = False) -> Aler
     return Alert(title=f"[{env_name}] {JOB_NAME} FAILED: could not run", body="\n".join(lines), level=FAILURE)
 
 
+def alert_for_mail(error: str, *, env_name: str, dry_run: bool = False) -> Alert | None:
+    """The alert for an e-mail step that failed after the deactivations (which stand)."""
+    if dry_run:
+        return None
+    lines = [
+        f"Environment: {env_name}",
+        "Outcome: the deactivations were done, but the e-mail step failed (exit code 4)",
+        "Warnings, notices and summaries owed are tried again by the next run.",
+        *_first_errors([error]),
+        _RUNBOOK_HINT,
+    ]
+    return Alert(title=f"[{env_name}] {JOB_NAME} E-MAIL FAILED", body="\n".join(lines), level=FAILURE)
+
+
 _RUNBOOK_HINT = "What to do: docs/runbook.md, section Alerts."
 
 
@@ -130,7 +161,12 @@ def send_alert(settings: AlertSettings, alert: Alert | None) -> bool:
         return False
     try:
         deliveries = deliver(
-            settings.urls, title=alert.title, body=alert.body, level=alert.level, timeout_seconds=settings.timeout_seconds
+            settings.urls,
+            title=alert.title,
+            body=alert.body,
+            level=alert.level,
+            timeout_seconds=settings.timeout_seconds,
+            tls_trust=settings.mail_tls_trust,
         )
     except Exception as exc:  # the notifier must never hide the failure it reports
         _log_failure(alert, redact(f"{type(exc).__name__}: {exc}"), [])

@@ -1,0 +1,84 @@
+"""Which e-mail is owed (ops_api.domain.notification_policy): plain data in, decisions out; no database."""
+
+from datetime import datetime, timedelta, timezone
+
+from ops_api.domain.notification_policy import (
+    KIND_NOTICE,
+    KIND_SUMMARY,
+    KIND_WARNING,
+    InactiveUser,
+    OwedNotice,
+    PastMessage,
+    notices_owed,
+    sent_warning_keys,
+    summary_for,
+    summary_rows,
+    summary_rows_owed,
+    warnings_due,
+    warnings_owed,
+)
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+DAY = timedelta(days=1)
+THRESHOLD = 60 * DAY
+
+
+def notice(user_id, period, *, went_out, disabled_on=NOW - DAY):
+    details = {"kind": KIND_NOTICE, "user_id": user_id, "period": period.isoformat(), "disabled_on": disabled_on.isoformat()}
+    return PastMessage(details, went_out)
+
+
+def summary(admin_id, rows, *, went_out):
+    return PastMessage({"kind": KIND_SUMMARY, "recipient_user_id": admin_id, "users": rows}, went_out)
+
+
+def disabled(user_id, seen):
+    return InactiveUser(user_id, f"u{user_id}@example.gov", seen, (NOW - seen).days)
+
+
+def test_a_notice_for_each_user_just_disabled():
+    seen = NOW - 61 * DAY
+    assert notices_owed([disabled(2, seen), disabled(1, seen)], [], NOW) == [
+        OwedNotice(1, seen, NOW, False),
+        OwedNotice(2, seen, NOW, False),
+    ]
+
+
+def test_a_failed_notice_is_owed_again_until_one_goes_out():
+    seen = NOW - 70 * DAY
+    failed = notice(5, seen, went_out=False)
+    assert notices_owed([], [failed], NOW) == [OwedNotice(5, seen, NOW - DAY, True)]
+    assert notices_owed([], [failed, notice(5, seen, went_out=True)], NOW) == []
+
+
+def test_a_notice_that_went_out_or_may_have_is_never_repeated():
+    seen = NOW - 61 * DAY
+    # went_out covers UNKNOWN: the job stopped mid-send.
+    assert notices_owed([disabled(1, seen)], [notice(1, seen, went_out=True)], NOW) == []
+    # Another period of the same user is another notice.
+    assert notices_owed([disabled(1, seen)], [notice(1, seen - DAY, went_out=True)], NOW) == [OwedNotice(1, seen, NOW, False)]
+
+
+def test_summaries_owe_the_rows_of_failures_after_the_last_that_went_out():
+    row_a = {"user_id": 1, "last_seen": "2026-03-01T00:00:00+00:00", "disabled_on": "2026-05-01T00:00:00+00:00"}
+    row_b = {"user_id": 2, "last_seen": "2026-03-02T00:00:00+00:00", "disabled_on": "2026-05-02T00:00:00+00:00"}
+    past = [summary(9, [row_a], went_out=False), summary(9, [], went_out=True), summary(9, [row_b], went_out=False)]
+    owed = summary_rows_owed(past)
+    assert owed == {9: {(2, row_b["last_seen"]): row_b}}
+    new = summary_rows([disabled(3, NOW - 61 * DAY)], NOW)
+    rows = summary_for(9, new, owed)
+    assert [row["user_id"] for row in rows] == [2, 3]
+    assert summary_for(8, {}, owed) == []  # another admin is owed nothing
+
+
+def test_warnings_the_stage_due_and_only_once_per_period_and_stage():
+    soon = NOW - THRESHOLD + 5 * DAY  # disable_due in 5 days: stage 7
+    tomorrow = NOW - THRESHOLD + DAY // 2  # in 12 hours: stage 1
+    later = NOW - THRESHOLD + 20 * DAY  # no stage yet
+    due = warnings_due([(1, soon), (2, tomorrow), (3, later)], NOW, threshold=THRESHOLD, stages=(7, 1))
+    assert {user_id: warning.stage for user_id, warning in due.items()} == {1: 7, 2: 1}
+    assert due[1].disable_due == soon + THRESHOLD
+    sent = sent_warning_keys([{"kind": KIND_WARNING, "user_id": 1, "period": soon.isoformat(), "stage": 7}, {"damaged": True}])
+    assert [warning.user_id for warning in warnings_owed(due, sent)] == [2]
+    # Stage 1 of the same period is a different message; the longest inactive comes first.
+    assert [(w.user_id, w.stage) for w in warnings_owed(due, {(1, soon, 1)})] == [(2, 1), (1, 7)]
