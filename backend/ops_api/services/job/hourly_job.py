@@ -45,7 +45,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -278,14 +278,20 @@ def run_rule(
             report.skipped_by_lock = True
             report.skipped_reason = "skipped: another run is in progress"
             return
+        owed = service.housekeeping_owed(now)
         if report.dry_run:
-            service.name_future_dates(now)
-        else:
-            if service.reconcile_due(now):
-                service.reconcile_view(now)
-                report.reconciled = True
+            if owed.future_dates:
+                service.name_future_dates(now)
+        elif owed.reconcile:
+            # The reconciliation can add rows with any dates: every step after it runs.
+            service.reconcile_view(now)
+            report.reconciled = True
             service.correct_future_dates(now)
-        service.name_undatable_users()
+            owed = replace(owed, undatable=True)
+        elif owed.correction:
+            service.correct_future_dates(now)
+        if owed.undatable:
+            service.name_undatable_users()
         report.candidates = service.find_inactive_users(report.as_of if report.dry_run else None)
         session.rollback()  # end the read; each user gets a transaction of its own
 

@@ -448,10 +448,30 @@ class UserDeactivationService:
             )
         return counts
 
-    def reconcile_due(self, now: datetime) -> bool:
-        """Whether no run has reconciled the view within RECONCILE_EVERY of ``now``."""
-        last = self.session.scalar(select(func.max(JobRun.started_at)).where(JobRun.reconciled.is_(True)))
-        return last is None or now - last >= RECONCILE_EVERY
+    def housekeeping_owed(self, now: datetime) -> HousekeepingOwed:
+        """Which of a run's steps before its search have anything to do, asked in one statement.
+
+        Most hours owe none of them. Asking costs four index or small-table
+        probes in one round trip; running the steps costs a dozen statements
+        and a commit. Each answer errs only towards work: any view date later
+        than ``now`` (the correction's own limit is a little later), any
+        ACTIVE view row without a date (whatever OPS's status).
+        """
+        in_range = UserActivity.is_active.in_([True, False])
+        last_reconciled, future, moved, undatable = self.session.execute(
+            select(
+                select(func.max(JobRun.started_at)).where(JobRun.reconciled.is_(True)).scalar_subquery(),
+                exists().where(in_range, activity_watermark() > now),
+                exists().where(MovedSession.reported_at.is_(None)),
+                exists().where(UserActivity.is_active == true(), activity_watermark().is_(None)),
+            )
+        ).one()
+        return HousekeepingOwed(
+            reconcile=last_reconciled is None or now - last_reconciled >= RECONCILE_EVERY,
+            future_dates=bool(future),
+            moved_sessions=bool(moved),
+            undatable=bool(undatable),
+        )
 
     def correct_future_dates(self, now: datetime) -> CorrectionReport:
         """Record every date of the view later than now + FUTURE_ACTIVITY_ALLOWANCE, count it as first seen; commit.
@@ -605,6 +625,21 @@ _VIEW_COLUMNS = {
 def _view_dates(view: UserActivity) -> dict[str, datetime | None]:
     """The view's dates as the domain's ``last_seen`` names them."""
     return {"activity": view.last_active_at, "reactivated_on": view.reactivated_on, "created_on": view.created_on}
+
+
+@dataclass(frozen=True)
+class HousekeepingOwed:
+    """What a run owes before its search: the daily reconciliation, the future-date correction, the undatable list."""
+
+    reconcile: bool
+    future_dates: bool
+    moved_sessions: bool
+    undatable: bool
+
+    @property
+    def correction(self) -> bool:
+        """Whether the correction may have anything to record (a future date or an unreported moved session)."""
+        return self.future_dates or self.moved_sessions
 
 
 @dataclass(frozen=True)
