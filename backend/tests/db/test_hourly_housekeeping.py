@@ -72,6 +72,19 @@ def test_an_hour_that_owes_nothing_sends_the_probe_and_the_search_and_writes_not
     assert len(sent) == (4 if session.get_bind().dialect.name == "postgresql" else 2)
 
 
+def test_activity_a_minute_ahead_is_clock_skew_and_owes_no_correction(session):
+    a_quiet_population(session)
+    with freeze_time(NOW):
+        run_job(session)
+    skewed = make_user(session, email="fast.clock@example.gov", created_on=NOW - 400 * DAY)
+    make_session(session, skewed, last_active_at=NOW + HOUR + timedelta(minutes=1))  # an API host a minute fast
+    session.commit()
+
+    _, sent = statements_of_the_rule(session, NOW + HOUR)
+
+    assert [s for s in sent if s.split()[0].upper() in {"INSERT", "UPDATE", "DELETE"}] == []
+
+
 def test_the_days_first_run_still_reconciles(session):
     a_quiet_population(session)
 

@@ -278,7 +278,7 @@ def run_rule(
             report.skipped_by_lock = True
             report.skipped_reason = "skipped: another run is in progress"
             return
-        owed = service.housekeeping_owed(now)
+        owed = service.housekeeping_owed(now, dry_run=report.dry_run)
         if report.dry_run:
             if owed.future_dates:
                 service.name_future_dates(now)

@@ -448,20 +448,22 @@ class UserDeactivationService:
             )
         return counts
 
-    def housekeeping_owed(self, now: datetime) -> HousekeepingOwed:
+    def housekeeping_owed(self, now: datetime, *, dry_run: bool = False) -> HousekeepingOwed:
         """Which of a run's steps before its search have anything to do, asked in one statement.
 
         Most hours owe none of them. Asking costs four index or small-table
         probes in one round trip; running the steps costs a dozen statements
-        and a commit. Each answer errs only towards work: any view date later
-        than ``now`` (the correction's own limit is a little later), any
-        ACTIVE view row without a date (whatever OPS's status).
+        and a commit. A date ahead counts from where each run looks: a real
+        run's correction past FUTURE_ACTIVITY_ALLOWANCE (nearer is clock
+        skew), a dry run's warning past ``now``. An ACTIVE view row without a
+        date counts whatever OPS's status, so the answer errs only towards work.
         """
+        future_after = now if dry_run else now + FUTURE_ACTIVITY_ALLOWANCE
         in_range = UserActivity.is_active.in_([True, False])
         last_reconciled, future, moved, undatable = self.session.execute(
             select(
                 select(func.max(JobRun.started_at)).where(JobRun.reconciled.is_(True)).scalar_subquery(),
-                exists().where(in_range, activity_watermark() > now),
+                exists().where(in_range, activity_watermark() > future_after),
                 exists().where(MovedSession.reported_at.is_(None)),
                 exists().where(UserActivity.is_active == true(), activity_watermark().is_(None)),
             )
