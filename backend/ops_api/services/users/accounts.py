@@ -188,31 +188,31 @@ def lock_for_status_change(session: Session, user_id: int, *conditions: Any) -> 
     return user
 
 
-def lock_with_actor(session: Session, user_id: int, actor_id: int) -> User | None:
-    """Lock for a change of ``user_id``'s status made by ``actor_id``; the actor's row is re-read.
+def lock_with_actor(session: Session, user_id: int, actor_id: int) -> tuple[User | None, User | None]:
+    """Lock for a change of ``user_id``'s status made by ``actor_id``; return (user, actor) as read under the lock.
 
     Order: the target's active sessions (as lock_for_status_change), then both
     user rows in ascending id, so two admins acting on each other at once wait
     for one another instead of deadlocking, then the target's view row. The actor's row is loaded afresh
     (populate_existing), so a status another request committed meanwhile is
-    what the caller then checks.
+    what the caller then checks. A row this transaction locked already is not
+    read again.
     """
     held = _held_locks(session)
     if user_id in held:
-        if actor_id not in held and actor_id != user_id:
-            select_user_for_update(session, User.id == actor_id)
-        return held[user_id].user
+        if actor_id in held:
+            return held[user_id].user, held[actor_id].user
+        if actor_id == user_id:
+            return held[user_id].user, held[user_id].user
+        return held[user_id].user, select_user_for_update(session, User.id == actor_id)
     active_sessions = _lock_active_sessions(session, user_id)
-    user = None
-    for locked_id in sorted({user_id, actor_id}):
-        locked = select_user_for_update(session, User.id == locked_id)
-        if locked_id == user_id:
-            user = locked
+    locked = {locked_id: select_user_for_update(session, User.id == locked_id) for locked_id in sorted({user_id, actor_id})}
+    user = locked[user_id]
     if user is not None:
         if session.get_bind().dialect.name != "sqlite":
             session.execute(select(UserActivity.user_id).where(UserActivity.user_id == user_id).with_for_update())
         held[user_id] = StatusChangeLock(user, active_sessions)
-    return user
+    return user, locked[actor_id]
 
 
 def is_system_admin(user: User) -> bool:
@@ -273,8 +273,10 @@ def _lock_and_authorize(session: Session, user: User, actor: User) -> None:
     the actor's status and roles are the committed ones: two admins disabling
     each other serialise, and the second finds it may no longer act.
     """
-    lock_with_actor(session, user.id, actor.id)
-    current_actor = session.get(User, actor.id)
+    _, current_actor = lock_with_actor(session, user.id, actor.id)
+    if current_actor is not None and not is_system_admin(current_actor):
+        # The roles as committed, read under the lock (the System Admin's authority needs none).
+        session.refresh(current_actor, ["roles"])
     if current_actor is None or not can_administer_users(current_actor):
         raise NotAuthorizedError(f"user {actor.id} may not administer users")
 
