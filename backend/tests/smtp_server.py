@@ -6,6 +6,7 @@ byte, with a certificate the test makes (trustme), and may ask for a login.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import threading
@@ -43,14 +44,31 @@ class Received:
 
 
 class Mailbox:
-    """The handler: keeps every message, or answers ``refuse_with`` to each (e.g. "554 5.7.1 refused")."""
+    """The handler: keeps every message, or answers ``refuse_with`` to each (e.g. "554 5.7.1 refused").
+
+    With ``holding`` set, a message's data is taken but never answered until
+    ``release()``: the client waits in the middle of the hand-over, and
+    ``data_arrived`` tells the test it is there.
+    """
 
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.refuse_with: str | None = None
+        self.holding = False
+        self.data_arrived = threading.Event()
+        self._released = threading.Event()
         self._lock = threading.Lock()
 
+    def release(self) -> None:
+        """End the holding: a held message is refused (its sender may be gone by now)."""
+        self._released.set()
+
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's naming)
+        if self.holding:
+            self.data_arrived.set()
+            while not self._released.is_set():
+                await asyncio.sleep(0.01)
+            return "451 4.3.0 held by the test server"
         if self.refuse_with:
             return self.refuse_with
         message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
@@ -138,4 +156,5 @@ def smtp_server(
     try:
         yield SmtpServer(port=port, mailbox=mailbox, security=security)
     finally:
+        mailbox.release()
         controller.stop()

@@ -8,12 +8,15 @@ disable-inactive-users` does. The database is read afterwards.
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 
+from ops_api.advisory_lock import LockPurpose, lock_held
+from ops_api.clock import utcnow
 from ops_api.domain.defaults import FAKEAUTH_OIDC_IDS
 from ops_api.models import EmailRecord, RecordStatus, User, UserStatus
 from ops_api.services.mail.notifications import (
@@ -27,7 +30,7 @@ from ops_api.services.mail.notifications import (
 )
 from ops_api.services.users.accounts import reactivate_user
 
-from cli_runner import invoke
+from cli_runner import invoke, start_flask
 from factories import deactivation_service, mail_settings, make_session, make_user, run_records
 from factories import run_job as run_the_job
 from smtp_server import free_port, smtp_server
@@ -283,6 +286,37 @@ def test_a_closed_port_fails_each_message_once_and_the_warning_goes_when_the_ser
     hourly_run(session, server_mail_settings(server), DUE - DAY + 3 * HOUR)
     assert server.mailbox.take() == []
     assert [e.status for e in notification_events(session)] == [RecordStatus.FAILED, RecordStatus.SUCCESS]
+
+
+def test_a_warning_left_unknown_by_a_job_killed_mid_send_is_never_sent_again(session, server, database_url):
+    # Real time: the job runs as a `flask` process, killed while the server holds its message's DATA unanswered.
+    started = utcnow().replace(microsecond=0)
+    user = idle_until(session, started + 3 * DAY, email="idle@example.gov")  # the 7-day stage is due, the 1-day one not
+    session.commit()
+    server.mailbox.holding = True
+    job = start_flask("disable-inactive-users", database_url=database_url, **server.environment())
+    try:
+        assert server.mailbox.data_arrived.wait(timeout=60), "the job never handed a message over"
+    finally:
+        job.process.kill()
+        job.communicate(timeout=10)
+    server.mailbox.release()
+    server.mailbox.holding = False
+    deadline = time.monotonic() + 10
+    while lock_held(session, LockPurpose.SEND) or lock_held(session, LockPurpose.RUN):  # PostgreSQL sees the dead connection
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+        session.rollback()
+    (left,) = notification_events(session)
+    assert (left.status, left.kind, left.user_id, left.stage) == (RecordStatus.UNKNOWN, KIND_WARNING, user.id, 7)
+    left_as = (left.id, left.updated_on, left.error)
+
+    _, mail = hourly_run(session, server_mail_settings(server), started + HOUR)
+
+    assert mail.skipped_reason is None and mail.notifications == []
+    assert server.mailbox.take() == []
+    (kept,) = notification_events(session)
+    assert (kept.status, (kept.id, kept.updated_on, kept.error)) == (RecordStatus.UNKNOWN, left_as)
 
 
 def test_a_reactivation_starts_a_new_period_with_warnings_of_its_own(session, server, system_admin):

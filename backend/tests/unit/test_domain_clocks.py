@@ -33,3 +33,30 @@ def test_a_gap_is_named_in_its_largest_unit_rounded():
     assert describe_gap(timedelta(days=6 * 365)) == "6 years"
     assert describe_gap(timedelta(seconds=40)) == "40 seconds"
     assert describe_gap(-timedelta(minutes=12)) == "12 minutes"
+
+
+def test_a_gap_of_95_percent_of_a_unit_is_one_of_that_unit():
+    assert describe_gap(timedelta(days=365 * 0.95)) == "1 year"
+    assert describe_gap(timedelta(days=365 * 0.95) - timedelta(seconds=1)) == "347 days"
+    assert describe_gap(timedelta(hours=24 * 0.95)) == "1 day"
+    assert describe_gap(timedelta(minutes=60 * 0.95)) == "1 hour"
+    assert describe_gap(timedelta(seconds=57)) == "1 minute"
+    assert describe_gap(timedelta(seconds=56)) == "56 seconds"
+
+
+def test_a_process_clock_a_little_beyond_the_tolerance_ahead_is_named_ahead_in_the_whole_message():
+    process_now = DATABASE_NOW + timedelta(minutes=6)
+
+    assert clock_problem(database_now=DATABASE_NOW, process_now=process_now, latest_run_start=None) == (
+        "the job's clock (2026-12-04T12:06:00+00:00) is 6 minutes ahead of the database server's "
+        "(2026-12-04T12:00:00+00:00), more than the 5 minutes allowed; fix the clock that is wrong before the next run"
+    )
+
+
+def test_a_database_clock_earlier_than_a_recorded_run_is_named_in_the_whole_message():
+    latest_run_start = DATABASE_NOW + timedelta(hours=2)
+
+    assert clock_problem(database_now=DATABASE_NOW, process_now=DATABASE_NOW, latest_run_start=latest_run_start) == (
+        "the database server's clock (2026-12-04T12:00:00+00:00) is 2 hours earlier than the start of the latest "
+        "recorded run (2026-12-04T14:00:00+00:00); fix the clock that is wrong before the next run"
+    )

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from ops_api.domain.defaults import DEFAULT_INACTIVE_DAYS
-from ops_api.domain.inactivity import DEFAULT_THRESHOLD, disable_due, is_due, last_seen, warning_stage
+from ops_api.domain.inactivity import DEFAULT_THRESHOLD, InactiveUser, disable_due, is_due, last_seen, warning_stage
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
@@ -61,3 +61,9 @@ def test_the_most_urgent_stage_whose_moment_has_come(before_due, stage):
 
 def test_no_stages_no_warning():
     assert warning_stage(NOW + DAY, NOW, ()) is None
+
+
+def test_an_inactive_user_as_a_dictionary_names_each_field():
+    user = InactiveUser(user_id=7, email="idle@example.gov", last_seen=NOW - 61 * DAY, days_inactive=61)
+
+    assert user.to_dict() == {"user_id": 7, "email": "idle@example.gov", "last_seen": "2026-04-01T12:00:00+00:00", "days_inactive": 61}
