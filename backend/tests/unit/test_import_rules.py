@@ -9,6 +9,9 @@ so a rule holds for code no test happens to load. The rules:
   never import a model, and the API never an adapter.
 - Nothing in ``ops_api`` imports the backend folder (``ops_backend``: the CLI,
   the migrations).
+- Nothing imports a floor above its own: the models and the helpers at the
+  package's root import no service, adapter, view or dev tool, and a service
+  no view or dev tool.
 - No two modules of ``ops_api`` import each other, directly or round a loop,
   when they are loaded (an import inside a function runs later and is left out).
 
@@ -152,6 +155,36 @@ def entry_point_violations(imports: Iterable[Import]) -> list[str]:
     return violations
 
 
+FOLDERS = ("domain", "adapters", "services", "api", "models", "devtools")
+
+
+def _layer(module: str) -> str | None:
+    """Which floor a module of ops_api stands on: the helpers at the root share the models' floor."""
+    parts = module.split(".")
+    if parts[0] != "ops_api" or len(parts) == 1:
+        return None  # the CLI, or the package itself (the app factory)
+    if parts[1] in FOLDERS:
+        return "models" if parts[1] == "models" else parts[1]
+    return "models"
+
+
+ABOVE = {
+    "models": ("ops_api.services", "ops_api.adapters", "ops_api.api", "ops_api.devtools"),
+    "services": ("ops_api.api", "ops_api.devtools"),
+}
+
+
+def upward_violations(imports: Iterable[Import]) -> list[str]:
+    """The models and the root's helpers import no service, adapter, view or dev tool; a service no view or dev tool."""
+    return [
+        f"{found}: {'the models and the helpers' if layer == 'models' else 'a service'} may not import {above}"
+        for found in imports
+        if (layer := _layer(found.importer)) in ABOVE
+        for above in ABOVE[layer]
+        if _within(found.target, above)
+    ]
+
+
 def backend_folder_violations(imports: Iterable[Import]) -> list[str]:
     """The application package never imports the folder around it: the CLI and the migrations use it, not the reverse."""
     return [
@@ -218,6 +251,11 @@ def test_adapters_import_no_service_model_or_api(project_imports: list[Import]) 
 
 def test_entry_points_import_no_model(project_imports: list[Import]) -> None:
     violations = entry_point_violations(project_imports)
+    assert not violations, "\n".join(violations)
+
+
+def test_no_module_imports_a_floor_above_its_own(project_imports: list[Import]) -> None:
+    violations = upward_violations(project_imports)
     assert not violations, "\n".join(violations)
 
 
@@ -295,6 +333,21 @@ def _parsed(**modules: str) -> list[Import]:
             ["ops_api.api.health (line 1) imports ops_api.adapters.smtp_mail: the API may not import an adapter; a service calls it"],
         ),
         (
+            upward_violations,
+            {"ops_api__audit": "from ops_api.services.users import accounts\n"},
+            ["ops_api.audit (line 1) imports ops_api.services.users: the models and the helpers may not import ops_api.services"],
+        ),
+        (
+            upward_violations,
+            {"ops_api__models__state": "from ops_api.api import schemas\n", "ops_api__api__schemas": ""},
+            ["ops_api.models.state (line 1) imports ops_api.api.schemas: the models and the helpers may not import ops_api.api"],
+        ),
+        (
+            upward_violations,
+            {"ops_api__services__job__runs": "import ops_api.devtools.load_data\n"},
+            ["ops_api.services.job.runs (line 1) imports ops_api.devtools.load_data: a service may not import ops_api.devtools"],
+        ),
+        (
             backend_folder_violations,
             {"ops_api__services__job": "from ops_backend.migrations import triggers\n"},
             [
@@ -333,7 +386,10 @@ def test_what_the_rules_allow_passes() -> None:
         ops_api__domain__rule="from collections.abc import Iterable\nfrom ops_api.domain.defaults import DAYS\n",
         ops_api__adapters__mail="from ops_api.domain import defaults\nfrom ops_api.errors import describe_error\n",
         ops_api__api__users="from ops_api.services.users import User\nfrom ops_api.api.schemas import load\n",
-        cli="from ops_api.services.job import hourly_job\n",
+        cli="from ops_api.services.job import hourly_job\nfrom ops_api.devtools import demo_data\n",
+        ops_api__audit="from ops_api.models import User\nfrom ops_api.clock import utcnow\n",
+        ops_api__services__alerts="from ops_api.adapters import alert_delivery\nfrom ops_api.services.users import accounts\n",
+        ops_api__init="def create_app():\n    from ops_api.api import register_api\n",
     )
-    rules = (domain_violations, adapter_violations, entry_point_violations, backend_folder_violations, cycle_violations)
+    rules = (domain_violations, adapter_violations, entry_point_violations, upward_violations, backend_folder_violations, cycle_violations)
     assert [rule(imports) for rule in rules] == [[]] * len(rules)
