@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ops_api.errors import describe_error
 from ops_api.models.base import UTCDateTime
-from ops_backend.migrations.ops_schema import VERSION_TABLE
+from ops_api.sql import VERSION_TABLE
 from ops_backend.migrations.preflight import check_privileges
 
 config = context.config

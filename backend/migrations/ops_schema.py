@@ -13,8 +13,6 @@ import sqlalchemy as sa
 from alembic import context, op
 from flask import current_app
 
-# This project's Alembic version table, in its own schema; OPS's alembic_version is never read or written.
-VERSION_TABLE = "alembic_version"
 # The version table of the first design, which kept everything in OPS's schema (moved by s0003).
 LEGACY_VERSION_TABLE = "alembic_version_user_deactivation"
 

@@ -1,4 +1,29 @@
-"""The OPS API application: ``create_app`` is the factory the ``flask`` command and tests use."""
+"""The OPS API application: ``create_app`` is the factory the ``flask`` command and tests use.
+
+The folders and what each may import, from the bottom up:
+
+- ``domain``: the inactivity rule and the job's facts as plain Python; imports
+  nothing of the application.
+- ``models`` (the tables, OPS's and this project's, and the triggers between
+  them) and the shared helpers at this package's root: settings (``config``),
+  "now" (``clock``, ``instants``), errors as text (``errors``), SQL the
+  dialects spell differently (``sql``), the Flask extensions, the commit
+  convention (``transactions``) with what rides along with it (``audit``,
+  ``versioning``), the advisory locks, the job's logs, the signing key's
+  check. They import the domain and each other, nothing above.
+- ``adapters``: SMTP, alert delivery, the statement watcher, signals; they
+  import the domain and the helpers, never a model.
+- ``services``: what the application does (users, the job, mail, the report,
+  alerts); they import everything below.
+- ``api``: the HTTP entry point (backend/cli.py is the other, outside this
+  package); it imports services, never a model or an adapter.
+- ``devtools``: demo and bulk data for development, imported by the CLI only.
+
+May import: its own subpackages. Never the backend folder around it
+(``ops_backend``: the CLI, the migrations). The views are imported only when
+an app is built, so loading a model or a service never loads the HTTP layer.
+backend/tests/unit/test_import_rules.py checks these rules.
+"""
 
 from __future__ import annotations
 

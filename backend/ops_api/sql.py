@@ -62,6 +62,8 @@ def _latest_of_sqlite(element: latest_of, compiler: Any, **kw: Any) -> str:
 # into SQLite's one database, "main"; OPS's tables carry no schema key and
 # become OPS_DB_SCHEMA (no schema on SQLite).
 OWN_SCHEMA = "user_deactivation"
+# This project's Alembic version table, in its own schema; OPS's alembic_version is never read or written.
+VERSION_TABLE = "alembic_version"
 
 
 def _translate_map(bind: Any) -> dict[str | None, str | None]:

@@ -10,7 +10,7 @@ In OPS_DEACTIVATION_SCHEMA (PostgreSQL; beside OPS's tables on SQLite):
 * ``job_run`` and ``email_record``: the job's run and e-mail records;
 * the trigger functions.
 
-In OPS's schema it adds triggers only (their SQL is in ``triggers.py``), which call those functions:
+In OPS's schema it adds triggers only (their SQL is in ``ops_api/models/triggers.py``), which call those functions:
 
 * on ``user_session``, after a session is opened or its ``last_active_at`` or
   ``user_id`` is written (before, on PostgreSQL, so that a session written for
@@ -41,8 +41,8 @@ Create Date: 2026-12-04
 import sqlalchemy as sa
 from alembic import op
 
+from ops_api.models import triggers
 from ops_api.sql import latest_of
-from ops_backend.migrations import triggers
 from ops_backend.migrations.ops_schema import dialect_name, is_postgresql, ops_schema, own, own_schema, q
 
 revision = "s0002"

@@ -21,7 +21,7 @@ from ops_api.api.errors import ApiError, validation_error
 from ops_api.api.schemas import LOGIN_BODIES, AccessTokenSchema, LoginSchema, TokenPairSchema, load
 from ops_api.config import is_development_environment
 from ops_api.extensions import db
-from ops_api.models import User
+from ops_api.services.users import User
 from ops_api.services.users.accounts import require_user_admin
 from ops_api.services.users.sign_in import (
     AccountNotActiveError,

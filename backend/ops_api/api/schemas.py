@@ -27,7 +27,6 @@ from ops_api.api.errors import validation_error
 from ops_api.clock import utcnow
 from ops_api.domain.defaults import JOB_NAME
 from ops_api.instants import parse_iso
-from ops_api.models import OpsEventStatus, RoleName, UserStatus
 from ops_api.services.job.job_runs import (
     DEFAULT_MAX_AGE,
     DEFAULT_MAX_AGE_TEXT,
@@ -35,7 +34,9 @@ from ops_api.services.job.job_runs import (
     OUTCOME_RUNNING,
     parse_duration,
 )
+from ops_api.services.report import OpsEventStatus
 from ops_api.services.report.deactivation_report import MAX_RANGE, ReportRangeError, check_range, parse_bound
+from ops_api.services.users import RoleName, UserStatus
 from ops_api.services.users.sign_in import FakeAuthProvider
 from ops_api.services.users.user_deactivation import EARLIEST_AS_OF, LATEST_AS_OF, MAX_INACTIVE_DAYS, RunOutcome, check_as_of
 

@@ -19,7 +19,7 @@ from ops_api.api.schemas import (
 )
 from ops_api.clock import utcnow
 from ops_api.extensions import db
-from ops_api.models import User
+from ops_api.services.users import User
 from ops_api.services.users.accounts import PROFILE_FIELDS, UserNotFoundError, find_user, get_user, list_users, update_user
 from ops_api.services.users.user_deactivation import Inactivity, UserDeactivationService
 

@@ -9,8 +9,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from ops_api.extensions import db
-from ops_api.sql import OWN_SCHEMA, own_schema_of, schema_of
-from ops_backend.migrations.ops_schema import VERSION_TABLE
+from ops_api.sql import OWN_SCHEMA, VERSION_TABLE, own_schema_of, schema_of
 
 OPS_TABLES = {"ops_user", "role", "user_role", "user_session", "ops_event", "ops_db_history"}
 OWN_TABLES = {"user_activity", "future_stamp", "moved_session", "job_run", "email_record"}

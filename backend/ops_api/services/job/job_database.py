@@ -25,9 +25,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from ops_api.errors import describe_error
 from ops_api.models import UserActivity, UserSession
-from ops_api.sql import own_schema_of, schema_of
-from ops_backend.migrations import triggers as trigger_sql
-from ops_backend.migrations.ops_schema import VERSION_TABLE
+from ops_api.models import triggers as trigger_sql
+from ops_api.sql import VERSION_TABLE, own_schema_of, schema_of
 
 logger = logging.getLogger("ops_api.hourly_job")
 
