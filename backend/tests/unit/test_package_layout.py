@@ -62,3 +62,25 @@ def test_every_folder_of_code_is_a_package_whose_docstring_says_what_it_may_impo
         if "May import" not in docstring:
             problems.append(f"{name}/__init__.py's docstring does not say what the package may import")
     assert not problems, "\n".join(problems)
+
+
+def installed_packages(pyproject: Path) -> set[str]:
+    import tomllib
+
+    return set(tomllib.loads(pyproject.read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+
+
+def package_folders(package: Path) -> set[str]:
+    """Dotted names of every folder of ``package`` that holds an __init__.py."""
+    return {
+        ".".join(init.parent.relative_to(package.parent).parts)
+        for init in package.rglob("__init__.py")
+        if "__pycache__" not in init.parts
+    }
+
+
+def test_every_folder_of_the_package_is_installed() -> None:
+    # The image installs the project without its source tree: a folder left out of
+    # pyproject's list is missing there, though every editable install has it.
+    missing = package_folders(PACKAGE) - installed_packages(PACKAGE.parents[1] / "pyproject.toml")
+    assert not missing, f"pyproject.toml [tool.setuptools] packages leaves out {sorted(missing)}"
