@@ -6,7 +6,7 @@ import signal
 import time
 from collections import Counter
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +15,7 @@ from sqlalchemy import insert, select
 
 from ops_api.clock import utcnow
 from ops_api.models import JobRun, OpsDBHistory, OpsDBHistoryType, OpsEvent, OpsEventType, RecordStatus, User, UserSession, UserStatus
+from ops_api.sql import qualified
 
 import factories
 from cli_runner import invoke, start_flask
@@ -356,3 +357,41 @@ def test_a_run_killed_with_sigkill_shows_as_did_not_finish_in_the_health_check_a
     assert assert_nothing_half_applied(session, slow_due_population) == slow_due_population
     first, second = run_events(session)
     assert first.outcome == "running" and second.outcome == "completed"
+
+
+def test_sigterm_while_the_correction_waits_ends_the_run_within_10_s_stopped_and_disabling_nobody(
+    session, database_url, slow_due_population
+):
+    # One user's activity lies in 2200: the run owes the correction, which records it in future_stamp.
+    ahead = session.scalars(select(User).order_by(User.id).limit(1)).one()
+    session.execute(insert(UserSession), [{
+        "user_id": ahead.id, "ip_address": "10.0.0.2", "is_active": False,
+        "last_active_at": datetime(2200, 1, 1, tzinfo=timezone.utc), "created_on": utcnow(), "updated_on": utcnow(),
+    }])
+    session.commit()
+    job_url = f"{database_url}{'&' if '?' in database_url else '?'}application_name={JOB_APPLICATION_NAME}"
+    holder = factories.open_engine(database_url)
+    with holder.connect() as connection:
+        stamps = qualified(session, "future_stamp", own=True)
+        connection.execute(sa.text(f"LOCK TABLE {stamps} IN ACCESS EXCLUSIVE MODE"))
+        job = start_flask(
+            "disable-inactive-users", "--max-disable", "0", "--format", "json", database_url=job_url,
+            OPS_DB_LOCK_TIMEOUT_MS="600000", OPS_DB_STATEMENT_TIMEOUT_MS="600000",
+        )
+        deadline = time.monotonic() + 60
+        while not job_backends_waiting_on_a_lock(database_url, JOB_APPLICATION_NAME):
+            assert time.monotonic() < deadline and job.process.poll() is None, "the run never waited on the lock"
+            time.sleep(0.05)
+        signalled = time.monotonic()
+        job.send_signal(signal.SIGTERM)
+        stdout, stderr = job.communicate(timeout=15)
+        took = time.monotonic() - signalled
+        connection.rollback()
+    holder.dispose()
+
+    assert took < 10, f"{took:.1f} s"
+    assert job.returncode == 1, stderr[-1000:]
+    assert "could not run: stopped on request" in stderr
+    assert count_inactive(database_url) == 0
+    (record,) = run_events(session)
+    assert record.status is RecordStatus.FAILED and record.outcome == "stopped"
