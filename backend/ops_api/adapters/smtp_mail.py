@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import smtplib
+import socket
 import ssl
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -108,6 +110,13 @@ def compose(settings: MailSettings, *, subject: str, recipient: str, text_body: 
     return message
 
 
+# Once a stop is requested, the message in hand gets this long to be answered;
+# then its connection is shut, so a server that holds a message cannot keep a
+# stopped run alive for SMTP_TIMEOUT (up to 10 minutes).
+STOP_GRACE_SECONDS = 2.0
+_STOP_POLL_SECONDS = 0.1
+
+
 class SmtpTransport:
     """One SMTP connection for a run's messages, opened at the first message.
 
@@ -115,24 +124,45 @@ class SmtpTransport:
     connection usable for the next. A failure of the connection itself (no
     answer, refused, dropped, TLS or login failure) fails the remaining
     messages at once with the same error, so a dead server costs one timeout
-    per run, not one per message.
+    per run, not one per message. Used as a context manager, a thread watches
+    ``should_stop``: STOP_GRACE_SECONDS after it turns true, the connection is
+    shut, which ends a send that waits on the server.
     """
 
-    def __init__(self, settings: MailSettings) -> None:
+    def __init__(self, settings: MailSettings, *, should_stop: Callable[[], bool] = lambda: False) -> None:
         self.settings = settings
+        self.should_stop = should_stop
         self._smtp: smtplib.SMTP | None = None
         self._broken: Exception | None = None
+        self._done = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     def __enter__(self) -> SmtpTransport:
+        self._watcher = threading.Thread(target=self._shut_on_stop, name="smtp-stop-watcher", daemon=True)
+        self._watcher.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+        if self._watcher is not None:
+            self._watcher.join()
         if self._smtp is not None:
             with contextlib.suppress(Exception):
                 self._smtp.quit()
             with contextlib.suppress(Exception):
                 self._smtp.close()
             self._smtp = None
+
+    def _shut_on_stop(self) -> None:
+        while not self._done.wait(_STOP_POLL_SECONDS):
+            if self.should_stop():
+                if not self._done.wait(STOP_GRACE_SECONDS):
+                    smtp = self._smtp
+                    sock = getattr(smtp, "sock", None)
+                    if sock is not None:
+                        with contextlib.suppress(OSError):
+                            sock.shutdown(socket.SHUT_RDWR)
+                return
 
     def send(self, message: EmailMessage) -> None:
         if self._broken is not None:

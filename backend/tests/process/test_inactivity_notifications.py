@@ -8,6 +8,7 @@ disable-inactive-users` does. The database is read afterwards.
 from __future__ import annotations
 
 import json
+import signal
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -317,6 +318,38 @@ def test_a_warning_left_unknown_by_a_job_killed_mid_send_is_never_sent_again(ses
     assert server.mailbox.take() == []
     (kept,) = notification_events(session)
     assert (kept.status, (kept.id, kept.updated_on, kept.error)) == (RecordStatus.UNKNOWN, left_as)
+
+
+def test_sigterm_while_the_server_holds_a_message_ends_the_run_within_10_s_and_the_deactivation_stands(
+    session, server, database_url
+):
+    # Real time, a real `flask` process; a server timeout far beyond the test, so only the stop can end the wait.
+    started = utcnow().replace(microsecond=0)
+    due = idle_until(session, started - DAY, email="due@example.gov")
+    session.commit()
+    server.mailbox.holding = True
+    job = start_flask(
+        "disable-inactive-users", "--format", "json", database_url=database_url,
+        **{**server.environment(), "OPS_SMTP_TIMEOUT": "300"},
+    )
+    try:
+        assert server.mailbox.data_arrived.wait(timeout=60), "the job never handed a message over"
+        signalled = time.monotonic()
+        job.send_signal(signal.SIGTERM)
+        stdout, stderr = job.communicate(timeout=30)
+        took = time.monotonic() - signalled
+    finally:
+        if job.process.poll() is None:
+            job.process.kill()
+        server.mailbox.release()
+        server.mailbox.holding = False
+
+    assert took < 10, f"{took:.1f} s"
+    assert job.returncode == 1, stderr[-1000:]
+    session.expire_all()
+    assert session.get(User, due.id).status is UserStatus.INACTIVE  # what was done stays done
+    (record,) = run_records(session)
+    assert record.outcome == "stopped"
 
 
 def test_a_reactivation_starts_a_new_period_with_warnings_of_its_own(session, server, system_admin):

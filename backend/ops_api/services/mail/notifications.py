@@ -422,7 +422,7 @@ class NotificationService:
         # The job acts as the System Admin: its records name it as their creator.
         sender_id = self.session.scalar(select(User.id).where(User.oidc_id == SYSTEM_ADMIN_OIDC_ID))
         sent_lines, failed_lines = LogSample(), LogSample()
-        with SmtpTransport(self.settings) as transport:
+        with SmtpTransport(self.settings, should_stop=self.should_stop) as transport:
             for notification in notifications:
                 if self.should_stop():
                     logger.warning(
