@@ -3,12 +3,16 @@
 from datetime import datetime, timedelta, timezone
 
 from ops_api.domain.notification_policy import (
+    EVENT_KEY,
     KIND_NOTICE,
     KIND_SUMMARY,
     KIND_WARNING,
+    AdminDeactivation,
     InactiveUser,
     OwedNotice,
     PastMessage,
+    admin_deactivation,
+    admin_notices_owed,
     notices_owed,
     sent_warning_keys,
     summary_for,
@@ -82,3 +86,90 @@ def test_warnings_the_stage_due_and_only_once_per_period_and_stage():
     assert [warning.user_id for warning in warnings_owed(due, sent)] == [2]
     # Stage 1 of the same period is a different message; the longest inactive comes first.
     assert [(w.user_id, w.stage) for w in warnings_owed(due, {(1, soon, 1)})] == [(2, 1), (1, 7)]
+
+
+# -- notices of an administrator's deactivation ------------------------------------
+
+WINDOW = 7 * DAY
+
+
+def admin_notice(event_id, user_id, *, went_out):
+    details = {"kind": KIND_NOTICE, "user_id": user_id, "period": None, EVENT_KEY: event_id}
+    return PastMessage(details, went_out)
+
+
+def by_admin(event_id, user_id, at):
+    return AdminDeactivation(event_id, user_id, at)
+
+
+def test_an_update_user_event_to_inactive_not_written_by_the_job_is_an_administrators_deactivation():
+    at = NOW - DAY
+    assert admin_deactivation(7, at, {"user_id": 3, "old_status": "ACTIVE", "new_status": "INACTIVE"}, by_the_job=False) == (
+        AdminDeactivation(7, 3, at)
+    )
+
+
+def test_the_jobs_events_reactivations_locks_edits_and_damaged_details_are_not_an_administrators_deactivation():
+    at = NOW - DAY
+    assert admin_deactivation(7, at, {"user_id": 3, "new_status": "INACTIVE"}, by_the_job=True) is None
+    for details in (
+        {"user_id": 3, "new_status": "ACTIVE"},
+        {"user_id": 3, "new_status": "LOCKED"},
+        {"user_id": 3, "changes": {"email": {"old": "a@x", "new": "b@x"}}},
+        {"user_id": "3", "new_status": "INACTIVE"},
+        {"user_id": True, "new_status": "INACTIVE"},
+        {"user_id": 1.5, "new_status": "INACTIVE"},
+        {"user_id": 2**31, "new_status": "INACTIVE"},
+        ["not", "an", "object"],
+        None,
+    ):
+        assert admin_deactivation(7, at, details, by_the_job=False) is None, details
+
+
+def test_an_administrators_deactivation_is_owed_one_notice_naming_its_event():
+    at = NOW - 2 * DAY
+    assert admin_notices_owed([by_admin(7, 3, at)], [], {3: None}, NOW, window=WINDOW) == [
+        OwedNotice(3, None, at, False, 7)
+    ]
+
+
+def test_an_administrators_notice_that_went_out_or_may_have_is_never_repeated():
+    at = NOW - 2 * DAY
+    assert admin_notices_owed([by_admin(7, 3, at)], [admin_notice(7, 3, went_out=True)], {}, NOW, window=WINDOW) == []
+
+
+def test_an_administrators_failed_notice_is_owed_again_as_a_retry_until_one_goes_out():
+    at = NOW - 2 * DAY
+    failed = admin_notice(7, 3, went_out=False)
+    assert admin_notices_owed([by_admin(7, 3, at)], [failed], {}, NOW, window=WINDOW) == [OwedNotice(3, None, at, True, 7)]
+    assert admin_notices_owed([by_admin(7, 3, at)], [failed, admin_notice(7, 3, went_out=True)], {}, NOW, window=WINDOW) == []
+
+
+def test_an_administrators_deactivation_older_than_the_window_is_owed_nothing():
+    assert admin_notices_owed([by_admin(7, 3, NOW - WINDOW)], [], {}, NOW, window=WINDOW) == []
+    assert admin_notices_owed([by_admin(7, 3, NOW - WINDOW + DAY)], [], {}, NOW, window=WINDOW) != []
+
+
+def test_a_user_made_active_again_since_the_deactivation_is_owed_nothing():
+    at = NOW - 2 * DAY
+    assert admin_notices_owed([by_admin(7, 3, at)], [], {3: at + DAY}, NOW, window=WINDOW) == []
+    # A reactivation before the deactivation is older news: the notice is owed.
+    assert admin_notices_owed([by_admin(7, 3, at)], [], {3: at - DAY}, NOW, window=WINDOW) == [OwedNotice(3, None, at, False, 7)]
+
+
+def test_only_the_latest_administrators_deactivation_of_a_user_is_owed_a_notice():
+    first, second = NOW - 3 * DAY, NOW - DAY
+    owed = admin_notices_owed([by_admin(9, 3, second), by_admin(7, 3, first)], [], {3: None}, NOW, window=WINDOW)
+    assert owed == [OwedNotice(3, None, second, False, 9)]
+
+
+def test_the_notice_of_another_deactivation_does_not_count_as_sent():
+    at = NOW - DAY
+    owed = admin_notices_owed([by_admin(9, 3, at)], [admin_notice(7, 3, went_out=True)], {}, NOW, window=WINDOW)
+    assert owed == [OwedNotice(3, None, at, False, 9)]
+
+
+def test_a_failed_administrators_notice_is_never_retried_as_one_for_inactivity():
+    # Its retry comes from admin_notices_owed, with its own words; notices_owed leaves it alone, whatever its period.
+    details = {**admin_notice(7, 3, went_out=False).details, "period": (NOW - 70 * DAY).isoformat(), "disabled_on": NOW.isoformat()}
+    assert notices_owed([], [PastMessage(details, False)], NOW) == []
