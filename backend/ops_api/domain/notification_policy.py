@@ -1,8 +1,9 @@
 """Which inactivity e-mail is owed: pure decisions over plain data, no database and no SMTP.
 
 The service (services/mail/notifications.py) reads the past messages from
-``ops_event`` and the users from ``ops_user``, hands them here as plain
-values, and renders and sends what these functions return.
+``email_record``, the users from ``ops_user`` and administrators'
+deactivations from ``ops_event``, hands them here as plain values, and renders
+and sends what these functions return.
 
 At most once: a past message that went out (its record is ``SUCCESS``, or
 ``UNKNOWN`` because the job stopped mid-send) is never repeated; a ``FAILED``
@@ -34,12 +35,31 @@ class PastMessage:
     went_out: bool
 
 
+# In a notice's details: the UPDATE_USER event of the administrator's
+# deactivation it tells of. A notice without it tells of the job's.
+EVENT_KEY = "deactivation_event_id"
+
+
 @dataclass(frozen=True)
 class OwedNotice:
     user_id: int
-    last_seen: datetime  # the period
+    last_seen: datetime | None  # the period; None for an administrator's deactivation, which ends none
     disabled_on: datetime
     retry: bool  # owed because an earlier attempt failed
+    event_id: int | None = None  # the administrator's UPDATE_USER event; None when the job disabled the user
+
+    @property
+    def by_administrator(self) -> bool:
+        return self.event_id is not None
+
+
+@dataclass(frozen=True)
+class AdminDeactivation:
+    """A user made INACTIVE by an administrator (not by the job), as its UPDATE_USER event says."""
+
+    event_id: int
+    user_id: int
+    disabled_on: datetime
 
 
 @dataclass(frozen=True)
@@ -60,8 +80,8 @@ def notices_owed(disabled: Sequence[InactiveUser], past: Iterable[PastMessage], 
     failed: dict[tuple[int, str], Mapping[str, Any]] = {}
     for message in past:
         details = message.details
-        if details.get("kind") != KIND_NOTICE or details.get("user_id") is None:
-            continue
+        if details.get("kind") != KIND_NOTICE or details.get("user_id") is None or details.get(EVENT_KEY) is not None:
+            continue  # an administrator's deactivation is owed its notice by admin_notices_owed
         key = (details["user_id"], details.get("period") or "")
         if message.went_out:
             sent.add(key)
@@ -76,6 +96,74 @@ def notices_owed(disabled: Sequence[InactiveUser], past: Iterable[PastMessage], 
                 key[0], datetime.fromisoformat(key[1]), datetime.fromisoformat(details["disabled_on"]), True
             )
     owed = [notice for key, notice in wanted.items() if key not in sent]
+    return sorted(owed, key=lambda notice: (notice.disabled_on, notice.user_id))
+
+
+def admin_deactivation(
+    event_id: int, at: datetime, details: Any, *, by_the_job: bool
+) -> AdminDeactivation | None:
+    """The administrator's deactivation an UPDATE_USER event records, or None.
+
+    None for an event written by the job (``by_the_job``: its actor is the
+    System Admin, whose deactivations get the job's own notice), one that is
+    not a change to INACTIVE (a profile edit, a reactivation, a lock), and one
+    whose details cannot be read as such.
+    """
+    if by_the_job or not isinstance(details, Mapping) or details.get("new_status") != "INACTIVE":
+        return None
+    user_id = details.get("user_id")
+    # ops_user.id is a 32-bit integer: a larger number names nobody (and would fail as a query parameter).
+    if isinstance(user_id, bool) or not isinstance(user_id, int) or not -(2**31) <= user_id < 2**31:
+        return None
+    return AdminDeactivation(event_id, user_id, at)
+
+
+def admin_notices_owed(
+    deactivations: Iterable[AdminDeactivation],
+    past: Iterable[PastMessage],
+    reactivated_on: Mapping[int, datetime | None],
+    now: datetime,
+    *,
+    window: timedelta,
+) -> list[OwedNotice]:
+    """A notice for each administrator's deactivation of the last ``window``, until one goes out.
+
+    Owed until a notice naming the deactivation's event went out (or may
+    have: UNKNOWN); each run that finds it owed tries again, so a failed one
+    is retried for the same ``window`` as the job's notices. Not owed when the
+    user was made ACTIVE again at or after the deactivation (``reactivated_on``,
+    by user), nor for a deactivation that a later one of the same user
+    supersedes. Ordered by the moment of the deactivation, then the user.
+    """
+    went_out: set[int] = set()
+    failed: set[int] = set()
+    for message in past:
+        details = message.details
+        event_id = details.get(EVENT_KEY)
+        if details.get("kind") != KIND_NOTICE or isinstance(event_id, bool) or not isinstance(event_id, int):
+            continue
+        (went_out if message.went_out else failed).add(event_id)
+    latest: dict[int, AdminDeactivation] = {}
+    for deactivation in deactivations:
+        if not now - window < deactivation.disabled_on <= now:
+            continue
+        known = latest.get(deactivation.user_id)
+        if known is None or (deactivation.disabled_on, deactivation.event_id) > (known.disabled_on, known.event_id):
+            latest[deactivation.user_id] = deactivation
+    owed = []
+    for deactivation in latest.values():
+        back_on = reactivated_on.get(deactivation.user_id)
+        if deactivation.event_id in went_out or (back_on is not None and back_on >= deactivation.disabled_on):
+            continue
+        owed.append(
+            OwedNotice(
+                deactivation.user_id,
+                None,
+                deactivation.disabled_on,
+                deactivation.event_id in failed,
+                deactivation.event_id,
+            )
+        )
     return sorted(owed, key=lambda notice: (notice.disabled_on, notice.user_id))
 
 

@@ -107,7 +107,13 @@ def test_a_month_of_hourly_runs_gives_every_deactivation_with_its_warnings_and_e
     assert [(n["sent_at"], n["status"]) for n in u1["notices"]] == [(u1["disabled_at"], "SUCCESS")]
     assert u3["actor_email"] == "pat.admin@example.gov" and u3["reason"] == "left the agency"
     assert u3["disabled_at"] == (T0 + 15 * DAY + 9 * HOUR + HALF).isoformat()
-    assert u3["last_activity"] == (T0 - 5 * DAY).isoformat() and u3["warnings"] == [] and u3["notices"] == []
+    assert u3["last_activity"] == (T0 - 5 * DAY).isoformat() and u3["warnings"] == []
+    # Disabled by hand between two runs: the next run told the user, once.
+    assert [(n["sent_at"], n["status"], n["recipient"]) for n in u3["notices"]] == [
+        ((T0 + 15 * DAY + 10 * HOUR).isoformat(), "SUCCESS", "u3@example.gov")
+    ]
+    told_u3 = [m.subject for m in month["mail"] if m.to == "u3@example.gov"]
+    assert told_u3 == ["OPS: your account was disabled by an administrator"]
     # u2's 7-day moment fell in the outage: the run after it warned, once.
     assert [(w["stage"], w["sent_at"]) for w in u2["warnings"]] == [
         (7, (T0 + 13 * DAY + 5 * HOUR).isoformat()),
@@ -152,9 +158,11 @@ def test_a_month_of_hourly_runs_gives_every_deactivation_with_its_warnings_and_e
     assert [row["record"] for row in table].count("deactivation") == 3
     assert [row["record"] for row in table].count("run") == len(runs)
     assert [row["record"] for row in table].count("gap") == 2
-    first = table[0]
+    first, by_hand = table[0], table[1]
     assert first["user_id"] == str(month["u1"].id) and first["automatic"] == "True"
     assert "7-day" in first["warnings"] and "1-day" in first["warnings"]
+    assert by_hand["automatic"] == "False"
+    assert by_hand["notices"] == f"{(T0 + 15 * DAY + 10 * HOUR).isoformat()} SUCCESS to u3@example.gov"
 
 
 @pytest.fixture
@@ -275,6 +283,37 @@ def test_the_hour_in_progress_without_a_run_yet_is_no_gap(session, system_admin)
 
     assert counts == {"hours": 14, "hours_before_first_run": 12, "hours_with_a_real_run": 2, "hours_without_a_real_run": 0}
     assert gaps == [] and summary["hour_in_progress"]["with_a_real_run"] is False
+
+
+def test_each_deactivation_by_an_administrator_shows_the_notice_of_its_own_and_no_other(session, user_admin):
+    """Disabled, told, made ACTIVE again and disabled again within the week: two rows, one notice each."""
+    from ops_api.services.users.accounts import reactivate_user
+
+    user = make_user(session, email="twice@example.gov", created_on=T0 - 30 * DAY)
+    session.commit()
+    with smtp_server() as server:
+        settings = mail_settings(host="127.0.0.1", port=server.port, security="none", timeout_seconds=5, sender="no-reply@ops.example.gov")
+        with freeze_time(T0, real_asyncio=True) as clock:
+            for at, step in [
+                (T0 + HALF, "disable"), (T0 + HOUR, "run"), (T0 + 2 * DAY, "reactivate"),
+                (T0 + 2 * DAY + HALF, "disable"), (T0 + 2 * DAY + HOUR, "run"),
+            ]:
+                clock.move_to(at)
+                if step == "run":
+                    report = run_job(session, max_disable=0)
+                    notify_after_run(NotificationService(session, settings, deactivation_service(session)), report)
+                    continue
+                change = deactivate_user if step == "disable" else reactivate_user
+                change(session, session.get(User, user.id), actor=user_admin, reason="by hand")
+                session.commit()
+        assert len(server.mailbox.take()) == 2
+
+    evidence = build_report(session, start=T0, end=T0 + 3 * DAY, now=T0 + 3 * DAY, threshold_days=60).to_dict()
+
+    assert [(d["disabled_at"], [n["sent_at"] for n in d["notices"]]) for d in evidence["deactivations"]] == [
+        ((T0 + HALF).isoformat(), [(T0 + HOUR).isoformat()]),
+        ((T0 + 2 * DAY + HALF).isoformat(), [(T0 + 2 * DAY + HOUR).isoformat()]),
+    ]
 
 
 # -- the command and the API ------------------------------------------------------

@@ -19,7 +19,8 @@ from sqlalchemy import select
 from ops_api.advisory_lock import LockPurpose, lock_held
 from ops_api.clock import utcnow
 from ops_api.domain.defaults import FAKEAUTH_OIDC_IDS
-from ops_api.models import EmailRecord, RecordStatus, User, UserStatus
+from ops_api.domain.notification_policy import EVENT_KEY
+from ops_api.models import EmailRecord, OpsEvent, OpsEventType, RecordStatus, User, UserStatus
 from ops_api.services.mail.notifications import (
     KIND_NOTICE,
     KIND_SUMMARY,
@@ -29,8 +30,9 @@ from ops_api.services.mail.notifications import (
     details_of,
     notify_after_run,
 )
-from ops_api.services.users.accounts import reactivate_user
+from ops_api.services.users.accounts import deactivate_user, reactivate_user
 
+from api_support import bearer
 from cli_runner import invoke, start_flask
 from factories import deactivation_service, mail_settings, make_session, make_user, run_records
 from factories import run_job as run_the_job
@@ -517,9 +519,10 @@ def test_the_hourly_e_mail_step_with_nothing_due_costs_two_statements_whatever_t
             event.remove(engine, "before_cursor_execute", count)
 
     assert report.notifications == [] and server.mailbox.take() == []
-    # Besides PostgreSQL's advisory lock and unlock: the failed-message look-up and the warning candidates.
+    # Besides PostgreSQL's advisory lock and unlock: the failed-message look-up, the administrators'
+    # deactivations of the retry window, and the warning candidates.
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "advisory" not in s]
-    assert len(selects) == 2, selects
+    assert len(selects) == 3, selects
 
 
 def test_a_threshold_at_or_below_a_warning_stage_drops_those_warnings_but_never_a_notice_or_summary(
@@ -563,3 +566,141 @@ def test_a_threshold_at_or_below_a_warning_stage_drops_those_warnings_but_never_
     assert sorted(m.to for m in server.mailbox.take()) == sorted(
         ["due@example.gov", "pat.admin@example.gov", "soon@example.gov", "soon@example.gov", "idle@example.gov", "pat.admin@example.gov"]
     )
+
+
+# -- notices of an administrator's deactivation ------------------------------------
+
+# An administrator disables an account between two runs: the run after it sends the notice.
+ADMIN_AT = datetime(2026, 9, 1, 12, 40, tzinfo=timezone.utc)
+NEXT_RUN = datetime(2026, 9, 1, 13, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def login_at() -> datetime:
+    """The administrator signs in just before disabling the account (admin_token)."""
+    return ADMIN_AT - MINUTE
+
+
+def active_user(session, email: str) -> User:
+    """An ACTIVE user seen recently: neither due nor warned in the runs these tests make."""
+    user = make_user(session, email=email, created_on=ADMIN_AT - 30 * DAY)
+    make_session(session, user, last_active_at=ADMIN_AT - DAY, is_active=False)
+    session.commit()
+    return user
+
+
+def disabled_by(session, admin: User, user: User, at: datetime = ADMIN_AT) -> OpsEvent:
+    with freeze_time(at):
+        event = deactivate_user(session, session.get(User, user.id), actor=admin, reason="left the agency")
+        session.commit()
+    assert event is not None
+    return event
+
+
+def test_an_administrators_deactivation_through_the_api_gets_one_notice_on_the_next_run_and_none_after(
+    session, server, user_admin, client, admin_token
+):
+    settings = server_mail_settings(server)
+    leaving = active_user(session, "leaving@example.gov")
+
+    with freeze_time(ADMIN_AT):
+        response = client.patch(
+            f"/api/v1/users/{leaving.id}", headers=bearer(admin_token), json={"status": "INACTIVE", "reason": "left the agency"}
+        )
+    assert response.status_code == 200, response.get_json()
+    # The API sends no mail and records none: the job does.
+    assert server.mailbox.take() == [] and notification_events(session) == []
+    (event_id,) = session.scalars(
+        select(OpsEvent.id).where(OpsEvent.event_type == OpsEventType.UPDATE_USER, OpsEvent.created_by == user_admin.id)
+    ).all()
+
+    report, mail = hourly_run(session, settings, NEXT_RUN)
+
+    assert report.disabled == []  # the job disabled nobody: no summary for the admins
+    (message,) = server.mailbox.take()
+    assert message.to == "leaving@example.gov"
+    assert message.subject == "OPS Test: your account was disabled by an administrator"
+    assert "disabled by an administrator on Tuesday 1 September 2026, 12:40 UTC" in message.body()
+    assert "disabled by an administrator on Tuesday 1 September 2026, 12:40 UTC" in message.body("html")
+    assert "help@ops.example.gov" in message.body() and "inactivity" not in message.body()
+    (record,) = notification_events(session)
+    assert (record.kind, record.status, record.user_id, record.period) == (KIND_NOTICE, RecordStatus.SUCCESS, leaving.id, None)
+    assert record.created_on == NEXT_RUN
+    assert record.details == {"disabled_on": ADMIN_AT.isoformat(), EVENT_KEY: event_id}
+
+    hourly_run(session, settings, NEXT_RUN + HOUR)
+    hourly_run(session, settings, NEXT_RUN + 6 * DAY)
+    assert server.mailbox.take() == []
+    assert len(notification_events(session)) == 1
+
+
+def test_a_failed_notice_of_an_administrators_deactivation_is_retried_by_the_next_run(session, server, user_admin):
+    settings = server_mail_settings(server)
+    leaving = active_user(session, "leaving@example.gov")
+    event = disabled_by(session, user_admin, leaving)
+    server.mailbox.refuse_with = "554 5.7.1 refused by the test server"
+
+    hourly_run(session, settings, NEXT_RUN)
+
+    assert server.mailbox.take() == []
+    (failed,) = notification_events(session)
+    assert failed.status is RecordStatus.FAILED and "554" in failed.error
+    assert failed.details[EVENT_KEY] == event.id
+
+    server.mailbox.refuse_with = None
+    hourly_run(session, settings, NEXT_RUN + HOUR)
+    (message,) = server.mailbox.take()
+    assert message.to == "leaving@example.gov" and "by an administrator" in message.subject
+    hourly_run(session, settings, NEXT_RUN + 2 * HOUR)
+    assert server.mailbox.take() == []
+    assert [(e.status, e.details[EVENT_KEY]) for e in notification_events(session)] == [
+        (RecordStatus.FAILED, event.id),
+        (RecordStatus.SUCCESS, event.id),
+    ]
+
+
+def test_a_user_reactivated_before_the_next_run_gets_no_notice_of_the_administrators_deactivation(
+    session, server, user_admin
+):
+    settings = server_mail_settings(server)
+    back = active_user(session, "back@example.gov")
+    disabled_by(session, user_admin, back)
+    with freeze_time(ADMIN_AT + 5 * MINUTE):
+        reactivate_user(session, session.get(User, back.id), actor=user_admin, reason="disabled by mistake")
+        session.commit()
+
+    report, mail = hourly_run(session, settings, NEXT_RUN)
+
+    assert mail.notifications == [] and server.mailbox.take() == []
+    assert notification_events(session) == []
+
+
+def test_an_administrators_deactivation_older_than_the_retry_window_gets_no_notice(session, server, user_admin):
+    """E-mail turned on a week after the deactivation: too late for a notice."""
+    leaving = active_user(session, "leaving@example.gov")
+    disabled_by(session, user_admin, leaving)
+
+    hourly_run(session, server_mail_settings(server), ADMIN_AT + 7 * DAY + 20 * MINUTE)
+
+    assert server.mailbox.take() == [] and notification_events(session) == []
+
+
+def test_the_jobs_own_deactivation_gets_one_notice_for_inactivity_and_none_as_an_administrators(
+    session, server, user_admin
+):
+    settings = server_mail_settings(server)
+    idle = idle_until(session, DUE, email="idle@example.gov")
+    leaving = active_user(session, "leaving@example.gov")
+    disabled_by(session, user_admin, leaving)
+
+    hourly_run(session, settings, NEXT_RUN)
+    hourly_run(session, settings, NEXT_RUN + HOUR)
+
+    received = sorted((m.to, m.subject) for m in server.mailbox.take())
+    assert received == [
+        ("idle@example.gov", "OPS Test: your account was disabled for inactivity"),
+        ("leaving@example.gov", "OPS Test: your account was disabled by an administrator"),
+        ("pat.admin@example.gov", "OPS Test: 1 account disabled for inactivity"),
+    ]
+    notices = notification_events(session, kind=KIND_NOTICE)
+    assert sorted((e.user_id, EVENT_KEY in e.details) for e in notices) == sorted([(idle.id, False), (leaving.id, True)])

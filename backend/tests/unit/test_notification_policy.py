@@ -3,12 +3,16 @@
 from datetime import datetime, timedelta, timezone
 
 from ops_api.domain.notification_policy import (
+    EVENT_KEY,
     KIND_NOTICE,
     KIND_SUMMARY,
     KIND_WARNING,
+    AdminDeactivation,
     InactiveUser,
     OwedNotice,
     PastMessage,
+    admin_deactivation,
+    admin_notices_owed,
     notices_owed,
     sent_warning_keys,
     summary_for,
@@ -84,62 +88,90 @@ def test_warnings_the_stage_due_and_only_once_per_period_and_stage():
     assert [(w.user_id, w.stage) for w in warnings_owed(due, {(1, soon, 1)})] == [(2, 1), (1, 7)]
 
 
-def test_a_past_message_of_another_kind_neither_sends_nor_hides_a_notice():
-    seen = NOW - 61 * DAY
-    other_kind = PastMessage({"kind": KIND_WARNING, "user_id": 1, "period": seen.isoformat(), "stage": 1}, True)
-    past = [other_kind, notice(2, seen, went_out=True)]
-
-    assert notices_owed([disabled(1, seen), disabled(2, seen)], past, NOW) == [OwedNotice(1, seen, NOW, False)]
 
 
-def test_a_failed_notice_without_a_period_is_never_retried():
-    damaged = PastMessage({"kind": KIND_NOTICE, "user_id": 4, "disabled_on": (NOW - DAY).isoformat()}, False)
+# -- notices of an administrator's deactivation ------------------------------------
 
-    assert notices_owed([], [damaged], NOW) == []
-
-
-def test_a_user_disabled_again_in_a_period_whose_notice_failed_gets_a_new_notice_not_a_retry():
-    seen = NOW - 70 * DAY
-
-    assert notices_owed([disabled(5, seen)], [notice(5, seen, went_out=False)], NOW) == [OwedNotice(5, seen, NOW, False)]
+WINDOW = 7 * DAY
 
 
-def test_a_summary_row_names_the_user_the_period_the_days_and_when():
-    seen = NOW - 61 * DAY
-
-    assert summary_rows([disabled(3, seen)], NOW) == {
-        (3, seen.isoformat()): {
-            "user_id": 3,
-            "email": "u3@example.gov",
-            "last_seen": seen.isoformat(),
-            "days_inactive": 61,
-            "disabled_on": NOW.isoformat(),
-        }
-    }
+def admin_notice(event_id, user_id, *, went_out):
+    details = {"kind": KIND_NOTICE, "user_id": user_id, "period": None, EVENT_KEY: event_id}
+    return PastMessage(details, went_out)
 
 
-def test_only_summaries_count_for_what_summaries_owe():
-    row = {"user_id": 1, "last_seen": "2026-03-01T00:00:00+00:00", "disabled_on": "2026-05-01T00:00:00+00:00"}
-    to_the_admin = PastMessage({"kind": KIND_NOTICE, "recipient_user_id": 9, "user_id": 9}, True)
-    past = [to_the_admin, summary(9, [row], went_out=False), to_the_admin]
-
-    assert summary_rows_owed(past) == {9: {(1, row["last_seen"]): row}}
+def by_admin(event_id, user_id, at):
+    return AdminDeactivation(event_id, user_id, at)
 
 
-def test_a_summary_that_went_out_with_nothing_owed_leaves_nothing_owed():
-    assert summary_rows_owed([summary(9, [], went_out=True)]) == {}
+def test_an_update_user_event_to_inactive_not_written_by_the_job_is_an_administrators_deactivation():
+    at = NOW - DAY
+    assert admin_deactivation(7, at, {"user_id": 3, "old_status": "ACTIVE", "new_status": "INACTIVE"}, by_the_job=False) == (
+        AdminDeactivation(7, 3, at)
+    )
 
 
-def test_a_warning_falls_due_by_the_threshold_it_is_given():
-    seen = NOW - 25 * DAY  # with a 30-day threshold, due in 5 days
+def test_the_jobs_events_reactivations_locks_edits_and_damaged_details_are_not_an_administrators_deactivation():
+    at = NOW - DAY
+    assert admin_deactivation(7, at, {"user_id": 3, "new_status": "INACTIVE"}, by_the_job=True) is None
+    for details in (
+        {"user_id": 3, "new_status": "ACTIVE"},
+        {"user_id": 3, "new_status": "LOCKED"},
+        {"user_id": 3, "changes": {"email": {"old": "a@x", "new": "b@x"}}},
+        {"user_id": "3", "new_status": "INACTIVE"},
+        {"user_id": True, "new_status": "INACTIVE"},
+        {"user_id": 1.5, "new_status": "INACTIVE"},
+        {"user_id": 2**31, "new_status": "INACTIVE"},
+        ["not", "an", "object"],
+        None,
+    ):
+        assert admin_deactivation(7, at, details, by_the_job=False) is None, details
 
-    (warning,) = warnings_due([(1, seen)], NOW, threshold=30 * DAY, stages=(7, 1)).values()
 
-    assert (warning.stage, warning.disable_due) == (7, seen + 30 * DAY)
+def test_an_administrators_deactivation_is_owed_one_notice_naming_its_event():
+    at = NOW - 2 * DAY
+    assert admin_notices_owed([by_admin(7, 3, at)], [], {3: None}, NOW, window=WINDOW) == [
+        OwedNotice(3, None, at, False, 7)
+    ]
 
 
-def test_a_warning_record_with_a_missing_or_unreadable_period_or_stage_is_skipped():
-    good = {"user_id": 1, "period": NOW.isoformat(), "stage": 7}
-    damaged = [{"user_id": 2, "period": None, "stage": 7}, {"user_id": 3, "period": "not a date", "stage": 7}, {"user_id": 4, "stage": 1}]
+def test_an_administrators_notice_that_went_out_or_may_have_is_never_repeated():
+    at = NOW - 2 * DAY
+    assert admin_notices_owed([by_admin(7, 3, at)], [admin_notice(7, 3, went_out=True)], {}, NOW, window=WINDOW) == []
 
-    assert sent_warning_keys([*damaged, good]) == {(1, NOW, 7)}
+
+def test_an_administrators_failed_notice_is_owed_again_as_a_retry_until_one_goes_out():
+    at = NOW - 2 * DAY
+    failed = admin_notice(7, 3, went_out=False)
+    assert admin_notices_owed([by_admin(7, 3, at)], [failed], {}, NOW, window=WINDOW) == [OwedNotice(3, None, at, True, 7)]
+    assert admin_notices_owed([by_admin(7, 3, at)], [failed, admin_notice(7, 3, went_out=True)], {}, NOW, window=WINDOW) == []
+
+
+def test_an_administrators_deactivation_older_than_the_window_is_owed_nothing():
+    assert admin_notices_owed([by_admin(7, 3, NOW - WINDOW)], [], {}, NOW, window=WINDOW) == []
+    assert admin_notices_owed([by_admin(7, 3, NOW - WINDOW + DAY)], [], {}, NOW, window=WINDOW) != []
+
+
+def test_a_user_made_active_again_since_the_deactivation_is_owed_nothing():
+    at = NOW - 2 * DAY
+    assert admin_notices_owed([by_admin(7, 3, at)], [], {3: at + DAY}, NOW, window=WINDOW) == []
+    # A reactivation before the deactivation is older news: the notice is owed.
+    assert admin_notices_owed([by_admin(7, 3, at)], [], {3: at - DAY}, NOW, window=WINDOW) == [OwedNotice(3, None, at, False, 7)]
+
+
+def test_only_the_latest_administrators_deactivation_of_a_user_is_owed_a_notice():
+    first, second = NOW - 3 * DAY, NOW - DAY
+    owed = admin_notices_owed([by_admin(9, 3, second), by_admin(7, 3, first)], [], {3: None}, NOW, window=WINDOW)
+    assert owed == [OwedNotice(3, None, second, False, 9)]
+
+
+def test_the_notice_of_another_deactivation_does_not_count_as_sent():
+    at = NOW - DAY
+    owed = admin_notices_owed([by_admin(9, 3, at)], [admin_notice(7, 3, went_out=True)], {}, NOW, window=WINDOW)
+    assert owed == [OwedNotice(3, None, at, False, 9)]
+
+
+def test_a_failed_administrators_notice_is_never_retried_as_one_for_inactivity():
+    # Its retry comes from admin_notices_owed, with its own words; notices_owed leaves it alone, whatever its period.
+    details = {**admin_notice(7, 3, went_out=False).details, "period": (NOW - 70 * DAY).isoformat(), "disabled_on": NOW.isoformat()}
+    assert notices_owed([], [PastMessage(details, False)], NOW) == []

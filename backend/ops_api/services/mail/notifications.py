@@ -8,7 +8,13 @@ What is sent, and to whom:
   and 1). A warning for stage N is due when ``disable_due - N days <= now <
   disable_due``.
 * **Deactivation notice** (``deactivation_notice``): to each user the job has
-  just disabled, naming the date and whom to ask for reactivation.
+  just disabled, naming the date and whom to ask for reactivation; and, from
+  the job's next run, to each user an administrator made INACTIVE (an
+  ``UPDATE_USER`` event to INACTIVE in the retry window that the job, acting as
+  the System Admin, did not write), unless the user is ACTIVE again by then.
+  The API never sends mail: only the job talks to the SMTP server. The notice
+  of an administrator's deactivation names its event
+  (``deactivation_event_id`` in the record's details) and has no period.
 * **Summary** (``deactivation_summary``): one message per run that disabled
   anyone, to each ACTIVE holder of the USER_ADMIN role, listing who was
   disabled and when each was last seen.
@@ -43,6 +49,7 @@ database, calls them, and records each message.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -50,8 +57,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Text, cast, select
+from sqlalchemy.orm import Session, aliased
 
 from ops_api.adapters.smtp_mail import MailSettings, SmtpTransport, compose
 from ops_api.advisory_lock import LockPurpose, try_advisory_lock
@@ -62,7 +69,18 @@ from ops_api.domain.inactivity import InactiveUser
 from ops_api.domain.notification_policy import KIND_NOTICE, KIND_SUMMARY, KIND_WARNING, PastMessage
 from ops_api.errors import describe_error
 from ops_api.job_logging import LogSample
-from ops_api.models import EmailRecord, RecordStatus, Role, RoleName, User, UserStatus, user_role
+from ops_api.models import (
+    EmailRecord,
+    OpsEvent,
+    OpsEventType,
+    RecordStatus,
+    Role,
+    RoleName,
+    User,
+    UserActivity,
+    UserStatus,
+    user_role,
+)
 from ops_api.services.mail.mail_templates import render
 from ops_api.services.mail.mail_templates import when as _when
 from ops_api.services.users.user_deactivation import DeactivationReport
@@ -212,35 +230,101 @@ class NotificationService:
         return [PastMessage(details_of(record), record.status in SENT_STATUSES) for record in records]
 
     def _notices(self, disabled: Sequence[InactiveUser], recent: list[PastMessage], now: datetime) -> list[Notification]:
-        owed = policy.notices_owed(disabled, recent, now)
+        owed = policy.notices_owed(disabled, recent, now) + self._admin_notices_owed(recent, now)
         if not owed:
             return []
+        owed.sort(key=lambda notice: (notice.disabled_on, notice.user_id))
         people = self._people({notice.user_id for notice in owed})
         plan = []
         for notice in owed:
             person = people.get(notice.user_id)
-            # A retry only while the user is still disabled: a late notice about
-            # an account already reactivated would mislead.
-            if person is None or not person.email or (notice.retry and person.status is not UserStatus.INACTIVE):
-                continue
-            context = {
-                "user": person,
-                "disabled_on": _when(notice.disabled_on),
-                "last_seen": _when(notice.last_seen),
-                "inactive_days": self.inactive_days,
-            }
-            plan.append(
-                self._render(
-                    KIND_NOTICE,
-                    person,
-                    f"{self.settings.product_name}: your account was disabled for inactivity",
-                    context,
-                    user_id=notice.user_id,
-                    period=notice.last_seen,
-                    details={"disabled_on": notice.disabled_on.isoformat()},
-                )
+            # A retry (and any notice of an administrator's deactivation, which
+            # comes a run later) only while the user is still disabled: a late
+            # notice about an account already reactivated would mislead.
+            still_owed = person is not None and (
+                person.status is UserStatus.INACTIVE or not (notice.retry or notice.by_administrator)
             )
+            if person is None or not person.email or not still_owed:
+                continue
+            plan.append(self._render_notice(notice, person))
         return plan
+
+    def _admin_notices_owed(self, recent: list[PastMessage], now: datetime) -> list[policy.OwedNotice]:
+        """Notices owed for deactivations by an administrator (through the API, or OPS itself) of the retry window."""
+        deactivations = self._admin_deactivations(now)
+        if not deactivations:
+            return []
+        return policy.admin_notices_owed(
+            deactivations,
+            recent,
+            self._reactivated_on({d.user_id for d in deactivations}),
+            now,
+            window=NOTICE_RETRY_WINDOW,
+        )
+
+    def _admin_deactivations(self, now: datetime) -> list[policy.AdminDeactivation]:
+        """The UPDATE_USER events of the retry window that made a user INACTIVE and that the job did not write.
+
+        The job acts as the System Admin: an event created by it is the job's.
+        The details are read in Python, so a damaged event is passed over
+        instead of failing the step (SQLite keeps JSON as text).
+        """
+        creator = aliased(User)
+        rows: Sequence[Any] = self.session.execute(
+            select(OpsEvent.id, OpsEvent.created_on, cast(OpsEvent.event_details, Text), creator.oidc_id)
+            .outerjoin(creator, creator.id == OpsEvent.created_by)
+            .where(
+                OpsEvent.event_type == OpsEventType.UPDATE_USER,
+                OpsEvent.created_on > now - NOTICE_RETRY_WINDOW,
+                OpsEvent.created_on <= now,
+            )
+            .order_by(OpsEvent.created_on, OpsEvent.id)
+        ).all()
+        found = []
+        for event_id, at, stored, creator_oidc in rows:
+            try:
+                details = json.loads(stored) if stored is not None else None
+            except ValueError:
+                continue
+            deactivation = policy.admin_deactivation(
+                event_id, at, details, by_the_job=creator_oidc == SYSTEM_ADMIN_OIDC_ID
+            )
+            if deactivation is not None:
+                found.append(deactivation)
+        return found
+
+    def _reactivated_on(self, user_ids: set[int]) -> dict[int, datetime | None]:
+        """When each user was last made ACTIVE again, as this project's view of them holds it."""
+        moments: dict[int, datetime | None] = {}
+        for batch in batched(sorted(user_ids)):
+            rows = self.session.execute(
+                select(UserActivity.user_id, UserActivity.reactivated_on).where(UserActivity.user_id.in_(batch))
+            )
+            moments.update((row.user_id, row.reactivated_on) for row in rows)
+        return moments
+
+    def _render_notice(self, notice: policy.OwedNotice, person: Person) -> Notification:
+        """A deactivation notice: "for inactivity" when the job disabled the user, "by an administrator" otherwise."""
+        context = {
+            "user": person,
+            "disabled_on": _when(notice.disabled_on),
+            "by_administrator": notice.by_administrator,
+            "last_seen": _when(notice.last_seen) if notice.last_seen is not None else None,
+            "inactive_days": self.inactive_days,
+        }
+        details: dict[str, Any] = {"disabled_on": notice.disabled_on.isoformat()}
+        if notice.event_id is not None:
+            details[policy.EVENT_KEY] = notice.event_id
+        cause = "by an administrator" if notice.by_administrator else "for inactivity"
+        return self._render(
+            KIND_NOTICE,
+            person,
+            f"{self.settings.product_name}: your account was disabled {cause}",
+            context,
+            user_id=notice.user_id,
+            period=notice.last_seen,
+            details=details,
+        )
 
     def _summaries(self, disabled: Sequence[InactiveUser], recent: list[PastMessage], now: datetime) -> list[Notification]:
         owed = policy.summary_rows_owed(recent)

@@ -6,7 +6,8 @@ For an assessor, over ``[start, end)`` (UTC):
   automatic (by the System Admin, i.e. the job) or manual (by a user
   administrator): the user, the actor, when, the reason, the user's last
   activity at that moment, the inactivity warnings sent in the threshold's
-  span before it and the notices sent after it.
+  span before it and the notices sent after it (the job sends one for either
+  kind of deactivation).
 * **Runs**: every run-summary event of ``disable-inactive-users`` (real and
   dry), with its outcome and counts. A run records its event when it starts;
   one killed before it could complete it (``kill -9``) shows as
@@ -51,7 +52,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from ops_api.clock import ensure_utc
 from ops_api.domain import inactivity
 from ops_api.domain.defaults import NOTICE_RETRY_WINDOW, SYSTEM_ADMIN_OIDC_ID
-from ops_api.domain.notification_policy import KIND_NOTICE, KIND_WARNING
+from ops_api.domain.notification_policy import EVENT_KEY, KIND_NOTICE, KIND_WARNING
 from ops_api.instants import parse_iso
 from ops_api.models import EmailRecord, JobRun, OpsEvent, OpsEventType, User, UserActivity, UserSession, UserStatus
 from ops_api.services.job import job_runs
@@ -389,7 +390,12 @@ def _attach_messages(
     now: datetime,
     threshold: timedelta,
 ) -> None:
-    """The warnings in the threshold's span before each deactivation, and the notices in the week after."""
+    """The warnings in the threshold's span before each deactivation, and the notices in the week after.
+
+    Notices come after a deactivation by the job and, from the job's next run,
+    after one by an administrator; the latter name their event and are shown
+    with it alone.
+    """
     user_ids = sorted({d["user_id"] for d in deactivations})
     by_user: dict[int, list[EmailRecord]] = {}
     for batch in batched(user_ids):
@@ -418,7 +424,10 @@ def _attach_messages(
             if record.kind == KIND_WARNING and at - threshold < record.created_on <= at:
                 deactivation["warnings"].append({**message, "stage": record.stage})
             elif record.kind == KIND_NOTICE and at <= record.created_on < at + NOTICE_RETRY_WINDOW:
-                deactivation["notices"].append(message)
+                # The notice of an administrator's deactivation names its event: it belongs to that one only.
+                told_of = (record.details or {}).get(EVENT_KEY) if isinstance(record.details, dict) else None
+                if told_of is None or told_of == deactivation["event_id"]:
+                    deactivation["notices"].append(message)
 
 
 def _runs(session: Session, start: datetime, end: datetime, now: datetime) -> list[dict[str, Any]]:
