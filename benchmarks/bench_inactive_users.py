@@ -9,8 +9,8 @@ users), on one deterministic data set where ``due`` ACTIVE users are due:
 2. the hourly run with nobody due, on PostgreSQL twice: after a plain
    ANALYZE of the freshly loaded tables (never vacuumed), then after VACUUM
    ANALYZE (as autovacuum leaves them): ``find_inactive_users`` alone, and the
-   whole ``disable_inactive_users`` (lock, reconciliation check, future-date
-   correction, undatable check, search, unlock), with its statements, its
+   whole rule part of a run (``hourly_job.run_rule``: lock, the one probe
+   of what housekeeping is owed, search, unlock), with its statements, its
    connection checkouts and EXPLAIN (ANALYZE, BUFFERS) of each statement;
 3. the daily reconciliation alone (``reconcile_view``), and a first run of a
    day with nobody due; on PostgreSQL, EXPLAIN (ANALYZE) of its statements on
