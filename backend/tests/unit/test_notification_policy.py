@@ -88,6 +88,65 @@ def test_warnings_the_stage_due_and_only_once_per_period_and_stage():
     assert [(w.user_id, w.stage) for w in warnings_owed(due, {(1, soon, 1)})] == [(2, 1), (1, 7)]
 
 
+def test_a_past_message_of_another_kind_neither_sends_nor_hides_a_notice():
+    seen = NOW - 61 * DAY
+    other_kind = PastMessage({"kind": KIND_WARNING, "user_id": 1, "period": seen.isoformat(), "stage": 1}, True)
+    past = [other_kind, notice(2, seen, went_out=True)]
+
+    assert notices_owed([disabled(1, seen), disabled(2, seen)], past, NOW) == [OwedNotice(1, seen, NOW, False)]
+
+
+def test_a_failed_notice_without_a_period_is_never_retried():
+    damaged = PastMessage({"kind": KIND_NOTICE, "user_id": 4, "disabled_on": (NOW - DAY).isoformat()}, False)
+
+    assert notices_owed([], [damaged], NOW) == []
+
+
+def test_a_user_disabled_again_in_a_period_whose_notice_failed_gets_a_new_notice_not_a_retry():
+    seen = NOW - 70 * DAY
+
+    assert notices_owed([disabled(5, seen)], [notice(5, seen, went_out=False)], NOW) == [OwedNotice(5, seen, NOW, False)]
+
+
+def test_a_summary_row_names_the_user_the_period_the_days_and_when():
+    seen = NOW - 61 * DAY
+
+    assert summary_rows([disabled(3, seen)], NOW) == {
+        (3, seen.isoformat()): {
+            "user_id": 3,
+            "email": "u3@example.gov",
+            "last_seen": seen.isoformat(),
+            "days_inactive": 61,
+            "disabled_on": NOW.isoformat(),
+        }
+    }
+
+
+def test_only_summaries_count_for_what_summaries_owe():
+    row = {"user_id": 1, "last_seen": "2026-03-01T00:00:00+00:00", "disabled_on": "2026-05-01T00:00:00+00:00"}
+    to_the_admin = PastMessage({"kind": KIND_NOTICE, "recipient_user_id": 9, "user_id": 9}, True)
+    past = [to_the_admin, summary(9, [row], went_out=False), to_the_admin]
+
+    assert summary_rows_owed(past) == {9: {(1, row["last_seen"]): row}}
+
+
+def test_a_summary_that_went_out_with_nothing_owed_leaves_nothing_owed():
+    assert summary_rows_owed([summary(9, [], went_out=True)]) == {}
+
+
+def test_a_warning_falls_due_by_the_threshold_it_is_given():
+    seen = NOW - 25 * DAY  # with a 30-day threshold, due in 5 days
+
+    (warning,) = warnings_due([(1, seen)], NOW, threshold=30 * DAY, stages=(7, 1)).values()
+
+    assert (warning.stage, warning.disable_due) == (7, seen + 30 * DAY)
+
+
+def test_a_warning_record_with_a_missing_or_unreadable_period_or_stage_is_skipped():
+    good = {"user_id": 1, "period": NOW.isoformat(), "stage": 7}
+    damaged = [{"user_id": 2, "period": None, "stage": 7}, {"user_id": 3, "period": "not a date", "stage": 7}, {"user_id": 4, "stage": 1}]
+
+    assert sent_warning_keys([*damaged, good]) == {(1, NOW, 7)}
 
 
 # -- notices of an administrator's deactivation ------------------------------------
