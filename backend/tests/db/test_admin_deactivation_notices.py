@@ -124,3 +124,16 @@ def test_malformed_json_text_in_sqlite_is_passed_over(session, user_admin):
         session.commit()
 
     assert [(user_id, event_id) for user_id, _, event_id in planned_notices(session)] == [(leaving.id, event.id)]
+
+
+def test_events_older_than_the_window_bound_the_read_and_the_window_is_still_read_whole(session, user_admin):
+    # OPS numbers its events as it adds them: the newest one older than the window bounds the read.
+    old, recent = user(session, "old@example.gov"), user(session, "recent@example.gov")
+    with freeze_time(ADMIN_AT - 8 * DAY):
+        deactivate_user(session, old, actor=user_admin, reason="left last month")
+        session.commit()
+    with freeze_time(ADMIN_AT - 7 * DAY + timedelta(hours=1)):  # just inside the 7-day window of RUN_AT
+        event = deactivate_user(session, recent, actor=user_admin, reason="left this week")
+        session.commit()
+
+    assert [(user_id, event_id) for user_id, _, event_id in planned_notices(session)] == [(recent.id, event.id)]

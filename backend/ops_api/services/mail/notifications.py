@@ -266,16 +266,26 @@ class NotificationService:
         """The UPDATE_USER events of the retry window that made a user INACTIVE and that the job did not write.
 
         The job acts as the System Admin: an event created by it is the job's.
+        An event whose key is lower than that of an event older than the
+        window is taken as older too (OPS numbers its events as it adds them).
         The details are read in Python, so a damaged event is passed over
         instead of failing the step (SQLite keeps JSON as text).
         """
+        since = now - NOTICE_RETRY_WINDOW
+        # ops_event has no index but its key, and OPS adds its events in the order of their key: the
+        # newest event older than the window, found walking the key backwards, bounds the read to the
+        # window's own events. Asked first, as a value, so the planner knows how narrow the range is.
+        floor = self.session.scalar(
+            select(OpsEvent.id).where(OpsEvent.created_on <= since).order_by(OpsEvent.id.desc()).limit(1)
+        )
         creator = aliased(User)
         rows: Sequence[Any] = self.session.execute(
             select(OpsEvent.id, OpsEvent.created_on, cast(OpsEvent.event_details, Text), creator.oidc_id)
             .outerjoin(creator, creator.id == OpsEvent.created_by)
             .where(
+                OpsEvent.id > (floor if floor is not None else 0),
                 OpsEvent.event_type == OpsEventType.UPDATE_USER,
-                OpsEvent.created_on > now - NOTICE_RETRY_WINDOW,
+                OpsEvent.created_on > since,
                 OpsEvent.created_on <= now,
             )
             .order_by(OpsEvent.created_on, OpsEvent.id)
