@@ -863,8 +863,11 @@ def probe_first_hourly_run(service: UserDeactivationService, engine: sa.Engine, 
 # -- the job as a real process ------------------------------------------------
 
 
-def run_job_process(url: str, *args: str) -> dict[str, Any]:
+def run_job_process(url: str, *args: str, extra_env: dict[str, str] | None = None, keep_log: bool = False) -> dict[str, Any]:
     """Run `flask disable-inactive-users` as the job container would; its wall time, peak RSS and run record.
+
+    ``extra_env``: more settings for the job (OPS_SMTP_HOST, say); ``keep_log``:
+    also return what it wrote on stderr (its log) as ``log``.
 
     The peak RSS comes from GNU time (``/usr/bin/time -f %M``): a small
     process that forks the job itself. Reading the job's rusage from here
@@ -876,6 +879,7 @@ def run_job_process(url: str, *args: str) -> dict[str, Any]:
     env.update({
         "DATABASE_URL": url, "FLASK_APP": "ops_backend.cli:create_cli_app",
         "OPS_DB_SCHEMA": bench_schema(), "OPS_DEACTIVATION_SCHEMA": bench_own_schema(),
+        **(extra_env or {}),
     })
     with tempfile.TemporaryDirectory() as folder:
         rss_file = Path(folder) / "rss"
@@ -893,7 +897,7 @@ def run_job_process(url: str, *args: str) -> dict[str, Any]:
             record = connection.execute(select(JobRun.outcome, JobRun.reconciled, JobRun.duration_seconds).order_by(JobRun.id.desc()).limit(1)).one()
     finally:
         engine.dispose()
-    return {
+    result = {
         "exit_code": process.returncode,
         "seconds": round(seconds, 3),
         "peak_rss_mb": round(peak_kb / 1024, 1),
@@ -903,6 +907,9 @@ def run_job_process(url: str, *args: str) -> dict[str, Any]:
         "recorded_reconciled": record.reconciled,
         "recorded_duration_s": record.duration_seconds,
     }
+    if keep_log:
+        result["log"] = process.stderr
+    return result
 
 
 # -- one data set on one database ---------------------------------------------------
