@@ -234,3 +234,77 @@ def test_a_failed_administrators_notice_is_never_retried_as_one_for_inactivity()
     # Its retry comes from admin_notices_owed, with its own words; notices_owed leaves it alone, whatever its period.
     details = {**admin_notice(7, 3, went_out=False).details, "period": (NOW - 70 * DAY).isoformat(), "disabled_on": NOW.isoformat()}
     assert notices_owed([], [PastMessage(details, False)], NOW) == []
+
+
+def test_a_user_id_at_either_end_of_the_32_bit_range_is_an_administrators_deactivation():
+    at = NOW - DAY
+    for user_id in (-(2**31), 2**31 - 1):
+        details = {"user_id": user_id, "new_status": "INACTIVE"}
+        assert admin_deactivation(7, at, details, by_the_job=False) == AdminDeactivation(7, user_id, at), user_id
+
+
+def test_a_user_id_below_the_32_bit_range_is_not_an_administrators_deactivation():
+    details = {"user_id": -(2**31) - 1, "new_status": "INACTIVE"}
+
+    assert admin_deactivation(7, NOW - DAY, details, by_the_job=False) is None
+
+
+def test_a_notice_whose_event_id_is_not_an_integer_names_no_deactivation():
+    # JSON's true and 1.0 compare equal to event 1 in Python; neither names it.
+    at = NOW - DAY
+    for event_id in (True, 1.0):
+        sent = PastMessage({"kind": KIND_NOTICE, "user_id": 3, "period": None, EVENT_KEY: event_id}, True)
+        assert admin_notices_owed([by_admin(1, 3, at)], [sent], {}, NOW, window=WINDOW) == [
+            OwedNotice(3, None, at, False, 1)
+        ], event_id
+
+
+def test_a_message_of_another_kind_naming_the_event_is_not_its_notice():
+    at = NOW - DAY
+    summary_naming_it = PastMessage({"kind": KIND_SUMMARY, "recipient_user_id": 9, EVENT_KEY: 7}, True)
+
+    assert admin_notices_owed([by_admin(7, 3, at)], [summary_naming_it], {}, NOW, window=WINDOW) == [
+        OwedNotice(3, None, at, False, 7)
+    ]
+
+
+def test_a_notice_that_went_out_counts_after_messages_that_name_no_deactivation():
+    at = NOW - DAY
+    jobs_notice = notice(4, NOW - 70 * DAY, went_out=True)
+
+    assert admin_notices_owed([by_admin(7, 3, at)], [jobs_notice, admin_notice(7, 3, went_out=True)], {}, NOW, window=WINDOW) == []
+
+
+def test_an_administrators_deactivation_at_the_instant_of_the_run_is_owed_a_notice():
+    assert admin_notices_owed([by_admin(7, 3, NOW)], [], {}, NOW, window=WINDOW) == [OwedNotice(3, None, NOW, False, 7)]
+
+
+def test_a_deactivation_outside_the_window_does_not_hide_a_later_one_within_it():
+    at = NOW - DAY
+    deactivations = [by_admin(5, 2, NOW - 2 * WINDOW), by_admin(7, 3, at)]
+
+    assert admin_notices_owed(deactivations, [], {}, NOW, window=WINDOW) == [OwedNotice(3, None, at, False, 7)]
+
+
+def test_a_user_made_active_again_at_the_instant_of_the_deactivation_is_owed_nothing():
+    at = NOW - 2 * DAY
+
+    assert admin_notices_owed([by_admin(7, 3, at)], [], {3: at}, NOW, window=WINDOW) == []
+
+
+def test_a_deactivation_whose_notice_went_out_does_not_hide_another_users_owed_one():
+    first, second = NOW - 2 * DAY, NOW - DAY
+    deactivations = [by_admin(7, 3, first), by_admin(9, 4, second)]
+
+    assert admin_notices_owed(deactivations, [admin_notice(7, 3, went_out=True)], {}, NOW, window=WINDOW) == [
+        OwedNotice(4, None, second, False, 9)
+    ]
+
+
+def test_administrators_notices_are_ordered_by_the_moment_of_the_deactivation_then_the_user():
+    early, late = NOW - 2 * DAY, NOW - DAY
+    deactivations = [by_admin(1, 6, late), by_admin(2, 5, early), by_admin(3, 4, late)]
+
+    owed = admin_notices_owed(deactivations, [], {}, NOW, window=WINDOW)
+
+    assert [(notice.disabled_on, notice.user_id) for notice in owed] == [(early, 5), (late, 4), (late, 6)]
