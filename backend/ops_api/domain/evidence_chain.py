@@ -193,6 +193,7 @@ class SealCheck(enum.Enum):
     UNSIGNED = "unsigned"  # a plain SHA-256 that matches
     INVALID = "invalid"  # it does not match what the record holds
     UNKNOWN_KEY = "unknown_key"  # sealed under a key that is not configured
+    UNSIGNED_AFTER_SIGNED = "unsigned_after_signed"  # (verify_chain only) unsigned, after a signed record
 
 
 def check_seal(keys: EvidenceKeys, fields: Mapping[str, Any], key_id: str | None, stored: str | None) -> SealCheck:
@@ -373,7 +374,7 @@ def verify_chain(
         for entry in here:
             check = check_seal(keys, entry.content, entry.key_id, entry.seal)
             if check is SealCheck.UNSIGNED and keys.signed and signed_seen:
-                check = SealCheck.INVALID  # a signature removed: once records are signed, every later one is
+                check = SealCheck.UNSIGNED_AFTER_SIGNED  # once records are signed, every later one is
             checks[entry.name] = check
         valid = [e for e in here if checks[e.name] in (SealCheck.SIGNED, SealCheck.UNSIGNED)]
         expected_prev = GENESIS if position == 1 else (pred.link if pred is not None else None)
@@ -394,7 +395,10 @@ def verify_chain(
             holder = fitting[0] if fitting else (here[0] if len(here) == 1 else None)
             for entry in here:
                 if entry is holder:
-                    breaks.append(Break(EDITED, entry.kind, entry.record_id, position, _seal_problem(checks[entry.name], entry)))
+                    # Under a key the job never had, or unsigned where the job signs: not the job's record at all.
+                    foreign = checks[entry.name] in (SealCheck.UNKNOWN_KEY, SealCheck.UNSIGNED_AFTER_SIGNED)
+                    breaks.append(Break(INSERTED if foreign else EDITED, entry.kind, entry.record_id, position,
+                                        _seal_problem(checks[entry.name], entry)))
                 else:
                     breaks.append(Break(INSERTED, entry.kind, entry.record_id, position,
                                         f"its seal does not verify and it does not link to the record before position {position}"))
@@ -447,6 +451,8 @@ def verify_chain(
 def _seal_problem(check: SealCheck, entry: ChainEntry) -> str:
     if check is SealCheck.UNKNOWN_KEY:
         return f"it is sealed under key {entry.key_id}, which is neither OPS_EVIDENCE_KEY nor one of OPS_EVIDENCE_PREVIOUS_KEYS"
+    if check is SealCheck.UNSIGNED_AFTER_SIGNED:
+        return "it is unsigned, but the records before it are signed"
     if entry.key_id is None:
         return "its content no longer matches its digest" if entry.seal else "it carries no seal"
     return "its content no longer matches its seal"
