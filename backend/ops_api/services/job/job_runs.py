@@ -298,7 +298,7 @@ class JobHealth:
             "age_seconds": int(age.total_seconds()) if age is not None else None,
             "last_run_at": self.last_run_at.isoformat() if self.last_run_at else None,
             "last_run_outcome": self.last_run_outcome,
-            "evidence_chain": self.chain.to_dict() if self.chain is not None else None,
+            "evidence_chain": self.evidence_chain,
         }
 
     def describe(self) -> str:
