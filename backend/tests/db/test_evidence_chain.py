@@ -354,3 +354,72 @@ def test_two_writers_never_fork_the_chain(app, session, system_admin, database_u
     session.expire_all()
     assert sorted(run.chain_seq for run in factories.run_records(session)) == list(range(1, 21))
     assert report(app, session).chain.intact
+
+
+def test_the_health_endpoint_answers_503_naming_the_deleted_record(app, client, session, system_admin):
+    from api_support import error_of
+
+    use_keys(app)
+    deleted = hourly_runs(session, 3)[1].id
+    execute(session, f"DELETE FROM {job_run_table(session)} WHERE id = :id", id=deleted)
+
+    with freeze_time(NOW + 3 * HOUR):
+        response = client.get("/api/v1/health/disable-inactive-users")
+    error = error_of(response, 503)
+    assert error["code"] == "job_chain_broken" and f"job_run {deleted} deleted" in error["message"]
+
+
+def test_the_health_endpoint_says_the_chain_holds_when_healthy(app, client, session, system_admin):
+    use_keys(app)
+    hourly_runs(session, 2)
+
+    with freeze_time(NOW + 2 * HOUR):
+        body = client.get("/api/v1/health/disable-inactive-users").get_json()
+    assert body["healthy"] and body["evidence_chain"].endswith("2 records, signed")
+
+
+def test_the_report_api_and_its_json_name_the_edited_record(app, client, session, system_admin, admin_token):
+    from api_support import bearer
+
+    use_keys(app)
+    edited = hourly_runs(session, 3)[2].id
+    hourly_runs(session, 1, start=NOW + 3 * HOUR)
+    execute(session, f"UPDATE {job_run_table(session)} SET failed = 1 WHERE id = :id", id=edited)
+
+    query = {"from": "2026-09-01", "to": "2026-09-01", "as_of": "2026-09-02T00:00:00Z", "format": "json"}
+    response = client.get("/api/v1/reports/deactivations", query_string=query, headers=bearer(admin_token))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    chain_part = response.get_json()["evidence_chain"]
+    assert chain_part["status"] == "broken"
+    assert chain_part["breaks"] == [{"what": "edited", "table": "job_run", "record_id": edited, "position": 3,
+                                     "detail": "its content no longer matches its seal"}]
+
+
+def test_the_report_command_verifies_with_the_settings_keys(app, session, system_admin):
+    from cli_runner import invoke
+
+    use_keys(app)
+    hourly_runs(session, 2)
+    result = invoke(app, "inactive-users-report", "--from", "2026-09-01", "--to", "2026-09-01", "--format", "json",
+                    now=NOW + DAY)
+    import json
+
+    chain_part = json.loads(result.stdout)["evidence_chain"]
+    assert result.exit_code == 0 and chain_part["status"] == "intact" and chain_part["records"] == 2
+
+
+def test_downgrading_s0004_removes_the_chains_columns(app, session, database_url):
+    from flask_migrate import downgrade, upgrade
+
+    session.remove()
+    downgrade(revision="s0003")
+    inspector = sa.inspect(factories.open_engine(database_url))
+    import os
+
+    schema = os.environ["OPS_DEACTIVATION_SCHEMA"] if database_url.startswith("postgresql") else None
+    try:
+        for table in ("job_run", "email_record"):
+            names = {column["name"] for column in inspector.get_columns(table, schema=schema)}
+            assert not names & {"chain_seq", "chain_prev", "chain_prev_record", "chain_key_id", "chain_seal", "disabled_events"}
+    finally:
+        upgrade()
