@@ -158,7 +158,7 @@ def app_on(database_url: str) -> Iterator[Flask]:
     """An app on a database other than the test's (one without the schema, say); its engine is disposed of after."""
     from ops_api.extensions import db
 
-    application = cli_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
+    application = cli_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True, "EVIDENCE_KEY": TEST_EVIDENCE_KEY})
     try:
         yield application
     finally:

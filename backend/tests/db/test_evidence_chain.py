@@ -423,3 +423,17 @@ def test_downgrading_s0004_removes_the_chains_columns(app, session, database_url
             assert not names & {"chain_seq", "chain_prev", "chain_prev_record", "chain_key_id", "chain_seal", "disabled_events"}
     finally:
         upgrade()
+
+
+def test_the_csv_report_has_a_row_for_the_chain_and_one_per_break(app, session, system_admin):
+    import csv
+    import io
+
+    use_keys(app)
+    deleted = hourly_runs(session, 3)[1].id
+    execute(session, f"DELETE FROM {job_run_table(session)} WHERE id = :id", id=deleted)
+
+    rows = list(csv.DictReader(io.StringIO(report(app, session).to_csv())))
+    verdict, broken = [row for row in rows if row["record"].startswith("evidence chain")]
+    assert verdict["status"] == "broken" and verdict["problem"].startswith(f"chain broken at job_run {deleted} deleted")
+    assert (broken["table"], broken["record_id"], broken["status"]) == ("job_run", str(deleted), "deleted")

@@ -194,6 +194,14 @@ class DeactivationEvidence:
             writer.writerow(_cells({
                 "record": "unreadable record", "table": row["table"], "record_id": row["id"], "problem": row["problem"],
             }))
+        if self.chain is not None:
+            # One row for the chain's verdict, then one per record deleted, edited or inserted.
+            writer.writerow(_cells({"record": "evidence chain", "status": self.chain.status, "problem": self.chain.describe()}))
+            for broken in self.chain.breaks:
+                writer.writerow(_cells({
+                    "record": "evidence chain break", "table": broken.kind, "record_id": broken.record_id,
+                    "status": broken.what, "problem": broken.detail,
+                }))
         return out.getvalue()
 
 
