@@ -38,11 +38,21 @@ id and the SHA-256 of the canonical bytes of that ``UPDATE_USER`` event's row
 (:func:`event_digest`); deleting or editing the event is then a broken link too.
 
 Verification (:func:`verify_chain`) walks the positions in order and names
-the first record where the chain breaks, and every later break: a position
-nobody holds (a record **deleted**; the record after it names it), a record
-whose seal does not verify (**edited**), and a record that has no place in
-the chain or takes a place another record holds with a valid seal
-(**inserted**). Deleting the newest record of all cannot be seen until a
+the first record where the chain breaks, and every later break:
+
+* **deleted**: a position nobody holds; the record after it names the
+  missing record (``chain_prev_record``);
+* **edited**: a record in its place whose seal no longer matches its content
+  under a configured key, or whose header no longer matches the link the
+  next record holds; for an event, a row whose digest changed;
+* **inserted**: a record with no place in the chain (no position), one that
+  takes a place another record holds with a valid seal, one sealed under a key
+  that is not configured or unsigned after signed records, or one that neither
+  verifies nor links to the chain after a gap.
+
+A seal that does not verify cannot tell an edit from a forgery for certain;
+the classes above say what the evidence most plainly shows, and every break
+names the record. Deleting the newest record of all cannot be seen until a
 later record links past it.
 """
 
@@ -364,12 +374,11 @@ def verify_chain(
     accepted_checks: dict[str, SealCheck] = {}
     pred: ChainEntry | None = None
     pred_broken = False
-    missing: list[int] = []
-    for position in range(first_position, last_position + 1):
-        here = sorted(by_position.get(position, []), key=lambda e: (e.kind, e.record_id))
-        if not here:
-            missing.append(position)
-            continue
+    expected = first_position  # the next position a record should hold
+    # Only the positions some record claims: a forged position far ahead costs nothing to walk.
+    for position in sorted(by_position):
+        here = sorted(by_position[position], key=lambda e: (e.kind, e.record_id))
+        missing = (expected, position - 1) if position > expected else None
         checks = {}
         for entry in here:
             check = check_seal(keys, entry.content, entry.key_id, entry.seal)
@@ -393,6 +402,14 @@ def verify_chain(
         else:
             fitting = [e for e in here if fits(e)]
             holder = fitting[0] if fitting else (here[0] if len(here) == 1 else None)
+            if missing and not fitting:
+                # Nothing here verifies or links to the last good record, after a gap: these made the gap.
+                breaks.extend(
+                    Break(INSERTED, e.kind, e.record_id, position,
+                          f"its seal does not verify and position {position} lies beyond the end of the chain")
+                    for e in here
+                )
+                continue
             for entry in here:
                 if entry is holder:
                     # Under a key the job never had, or unsigned where the job signs: not the job's record at all.
@@ -404,7 +421,6 @@ def verify_chain(
                                         f"its seal does not verify and it does not link to the record before position {position}"))
         if missing:
             breaks.append(_deleted(missing, holder))
-            missing = []
         elif holder is not None and position > first_position and not pred_broken and holder in valid and not fits(holder):
             breaks.append(Break(EDITED, pred.kind if pred else "", pred.record_id if pred else None, position - 1,
                                 f"its header no longer matches the link {holder.kind} {holder.record_id} holds"))
@@ -416,6 +432,7 @@ def verify_chain(
             accepted_checks[holder.name] = checks[holder.name]
             accepted.append(holder)
             pred, pred_broken = holder, holder not in valid
+        expected = position + 1
     for item in unchained:
         if not item.before_chain:
             breaks.append(Break(INSERTED, item.kind, item.record_id, None, "it has no place in the chain (no position, link or seal)"))
@@ -458,14 +475,14 @@ def _seal_problem(check: SealCheck, entry: ChainEntry) -> str:
     return "its content no longer matches its seal"
 
 
-def _deleted(positions: list[int], after: ChainEntry | None) -> Break:
-    """The break for positions nobody holds; the record after them names the last of the missing."""
-    count = len(positions)
+def _deleted(positions: tuple[int, int], after: ChainEntry | None) -> Break:
+    """The break for the positions nobody holds (first, last); the record after them names the last of the missing."""
+    first, last = positions
     named = after.prev_record if after is not None else None
     kind, _, number = (named or "").partition(":")
     following = f"{after.kind} {after.record_id}" if after is not None else "the next record"
-    span = f"position {positions[0]}" if count == 1 else f"positions {positions[0]} to {positions[-1]}"
-    detail = f"{span} of the chain {'is' if count == 1 else 'are'} empty; {following} links to it"
+    span = f"position {first}" if first == last else f"positions {first} to {last}"
+    detail = f"{span} of the chain {'is' if first == last else 'are'} empty; {following} links to {'it' if first == last else 'the last'}"
     if named and number.isdigit():
-        return Break(DELETED, kind, int(number), positions[-1], detail)
-    return Break(DELETED, "", None, positions[-1], detail)
+        return Break(DELETED, kind, int(number), last, detail)
+    return Break(DELETED, "", None, last, detail)

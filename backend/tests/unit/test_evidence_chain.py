@@ -215,3 +215,17 @@ def test_no_chained_record_is_an_empty_verdict():
 def test_the_event_digest_is_the_sha256_of_the_rows_canonical_bytes():
     row = {"id": 7, "event_type": "UPDATE_USER", "event_details": {"user_id": 42}, "created_on": AT}
     assert chain.event_digest(row) == hashlib.sha256(chain.canonical_bytes(row)).hexdigest()
+
+
+def test_a_forged_record_far_beyond_the_end_is_inserted_and_costs_nothing_to_walk():
+    entries = build(SIGNED, 2)
+    forged = make(chain.UNSIGNED, "job_run", 999, 10**15, "f" * 64, "job_run:5", at=AT + timedelta(hours=3))
+    verdict = verify([*entries, forged], SIGNED)
+    (broken,) = verdict.breaks
+    assert (broken.what, broken.record_id) == ("inserted", 999) and verdict.records == 2
+
+
+def test_several_deleted_records_in_a_row_are_one_break_naming_the_last():
+    entries = build(SIGNED, 6)
+    (broken,) = verify([e for e in entries if e.seq not in (2, 3, 4)], SIGNED).breaks
+    assert (broken.what, broken.record_id) == ("deleted", 104) and "positions 2 to 4" in broken.detail
