@@ -7,11 +7,17 @@ and the health check name the exact record.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
+import io
+import json
+import os
+import threading
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
+from flask_migrate import downgrade, upgrade
 from freezegun import freeze_time
 from sqlalchemy.orm import Session
 
@@ -19,12 +25,16 @@ from ops_api.domain import evidence_chain as chain
 from ops_api.models import EmailRecord, JobRun, OpsEvent, RecordStatus
 from ops_api.services import evidence
 from ops_api.services.job import job_runs
+from ops_api.services.job.hourly_job import EXIT_FAILED, JobOptions, run_hourly_job
 from ops_api.services.mail.notifications import MailSettings, Notification, NotificationService
 from ops_api.services.report.deactivation_report import build_report
 from ops_api.services.report.report_html import render_evidence_page
+from ops_api.services.users.user_deactivation import DeactivationReport
 from ops_api.sql import qualified
 
 import factories
+from api_support import bearer, error_of
+from cli_runner import invoke
 
 KEY = "evidence-key-of-the-tests-only-0123456789abcdef"
 OLD_KEY = "an-older-evidence-key-of-the-tests-9876543210"
@@ -122,7 +132,7 @@ def test_a_forged_record_without_a_place_in_the_chain_is_named_inserted(app, ses
         session,
         f"INSERT INTO {job_run_table(session)} (started_at, status, outcome, dry_run, errors, reconciled)"
         " VALUES (:at, 'SUCCESS', 'completed', :no, '[]', :no)",
-        at=(NOW + 90 * 60 * timedelta(seconds=1)).replace(tzinfo=None), no=False,
+        at=(NOW + timedelta(minutes=90)).replace(tzinfo=None), no=False,
     )
     forged = max(run.id for run in factories.run_records(session))
 
@@ -249,7 +259,6 @@ def test_the_job_does_not_reseal_a_record_someone_changed_while_it_ran(app, sess
     run_id = job_runs.record_start(session, dry_run=False, threshold_days=60, max_disable=50, as_of=NOW, started_at=NOW,
                                    keys=keys)
     execute(session, f"UPDATE {job_run_table(session)} SET max_disable = 0 WHERE id = :id", id=run_id)
-    from ops_api.services.users.user_deactivation import DeactivationReport
 
     job_runs.record_run(session, DeactivationReport(as_of=NOW, threshold_days=60, dry_run=False, max_disable=0),
                         run_id=run_id, now=NOW + timedelta(seconds=5), keys=keys)
@@ -307,7 +316,6 @@ def test_a_run_after_tampering_alerts_and_says_so(app, session, system_admin):
     use_keys(app)
     deleted = hourly_runs(session, 2)[0].id
     execute(session, f"DELETE FROM {job_run_table(session)} WHERE id = :id", id=deleted)
-    from ops_api.services.job.hourly_job import JobOptions, run_hourly_job
 
     app.config["ALERT_URLS"] = ()
     with freeze_time(NOW + 2 * HOUR):
@@ -318,7 +326,6 @@ def test_a_run_after_tampering_alerts_and_says_so(app, session, system_admin):
 
 
 def test_a_deployed_environment_refuses_to_run_the_job_without_a_key(app, session, system_admin):
-    from ops_api.services.job.hourly_job import EXIT_FAILED, JobOptions, run_hourly_job
 
     config = {**app.config, "EVIDENCE_KEY": None, "EVIDENCE_KEY_REQUIRED": True}
     result = run_hourly_job(session, config, options=JobOptions(), migrations_directory=app.extensions["migrate"].directory)
@@ -329,7 +336,6 @@ def test_a_deployed_environment_refuses_to_run_the_job_without_a_key(app, sessio
 def test_two_writers_never_fork_the_chain(app, session, system_admin, database_url):
     keys = use_keys(app)
     engine = factories.open_engine(database_url)
-    import threading
 
     errors = []
 
@@ -357,7 +363,6 @@ def test_two_writers_never_fork_the_chain(app, session, system_admin, database_u
 
 
 def test_the_health_endpoint_answers_503_naming_the_deleted_record(app, client, session, system_admin):
-    from api_support import error_of
 
     use_keys(app)
     deleted = hourly_runs(session, 3)[1].id
@@ -379,7 +384,6 @@ def test_the_health_endpoint_says_the_chain_holds_when_healthy(app, client, sess
 
 
 def test_the_report_api_and_its_json_name_the_edited_record(app, client, session, system_admin, admin_token):
-    from api_support import bearer
 
     use_keys(app)
     edited = hourly_runs(session, 3)[2].id
@@ -396,25 +400,21 @@ def test_the_report_api_and_its_json_name_the_edited_record(app, client, session
 
 
 def test_the_report_command_verifies_with_the_settings_keys(app, session, system_admin):
-    from cli_runner import invoke
 
     use_keys(app)
     hourly_runs(session, 2)
     result = invoke(app, "inactive-users-report", "--from", "2026-09-01", "--to", "2026-09-01", "--format", "json",
                     now=NOW + DAY)
-    import json
 
     chain_part = json.loads(result.stdout)["evidence_chain"]
     assert result.exit_code == 0 and chain_part["status"] == "intact" and chain_part["records"] == 2
 
 
 def test_downgrading_s0004_removes_the_chains_columns(app, session, database_url):
-    from flask_migrate import downgrade, upgrade
 
     session.remove()
     downgrade(revision="s0003")
     inspector = sa.inspect(factories.open_engine(database_url))
-    import os
 
     schema = os.environ["OPS_DEACTIVATION_SCHEMA"] if database_url.startswith("postgresql") else None
     try:
@@ -426,8 +426,6 @@ def test_downgrading_s0004_removes_the_chains_columns(app, session, database_url
 
 
 def test_the_csv_report_has_a_row_for_the_chain_and_one_per_break(app, session, system_admin):
-    import csv
-    import io
 
     use_keys(app)
     deleted = hourly_runs(session, 3)[1].id
