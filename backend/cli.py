@@ -28,6 +28,7 @@ from ops_api.errors import describe_error
 from ops_api.extensions import db
 from ops_api.instants import parse_iso
 from ops_api.job_logging import configure_job_logging
+from ops_api.services.evidence import keys_from_config as evidence_keys
 from ops_api.services.job import job_runs
 from ops_api.services.job.hourly_job import (
     EXIT_FAILED,
@@ -370,7 +371,10 @@ def disable_inactive_users_health_command(max_age: timedelta, output_format: str
     so a check that runs it notices a job that stopped being scheduled.
     """
     health = read_or_exit(
-        "the run history", lambda: job_runs.job_health(db.session(), max_age=max_age, now=utcnow())
+        "the run history",
+        lambda: job_runs.job_health(
+            db.session(), max_age=max_age, now=utcnow(), keys=evidence_keys(current_app.config)
+        ),
     )
     if output_format == "json":
         click.echo(json.dumps(health.to_dict(), indent=2))
@@ -447,6 +451,7 @@ def inactive_users_report_command(start: datetime, end: datetime, output_format:
         lambda: build_report(
             db.session(), start=start, end=end, now=as_of or now,
             threshold_days=current_app.config["DEACTIVATION_INACTIVE_DAYS"],
+            keys=evidence_keys(current_app.config),
         ),
     )
     if output_format == "json":

@@ -23,6 +23,7 @@ class LockPurpose(enum.IntEnum):
 
     RUN = 20_260_026  # a real run of the job
     SEND = 20_260_027  # the sending of the job's e-mail
+    CHAIN = 20_260_028  # appending a record to the evidence chain (transaction-level: see take_transaction_lock)
 
 
 # The SQL arguments of every lock call; the parameters come from lock_key().
@@ -55,6 +56,18 @@ def try_advisory_lock(engine: Any, purpose: LockPurpose) -> Iterator[bool]:
                 with contextlib.suppress(Exception):  # a dead connection has released it already
                     connection.execute(text(f"SELECT pg_advisory_unlock{LOCK_ARGUMENTS}"), key)
                     connection.commit()
+
+
+def take_transaction_lock(session: Any, purpose: LockPurpose) -> None:
+    """Wait for ``purpose``'s transaction-level lock in ``session``'s transaction; it is released by its commit or rollback.
+
+    Bounded by the connection's lock_timeout like any lock. On SQLite, which
+    has no such lock, the caller's first write takes the database's one write
+    lock instead, which serialises writers just the same.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        session.execute(text(f"SELECT pg_advisory_xact_lock{LOCK_ARGUMENTS}"), lock_key(bind, purpose))
 
 
 def lock_held(session: Any, purpose: LockPurpose) -> bool | None:

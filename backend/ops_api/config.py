@@ -91,6 +91,10 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # Failure alerts (OPS_ALERT_URLS, OPS_ENV_NAME): alert URLs (their forms are in
         # adapters/alert_destinations.py) and the environment's name, which every alert carries.
         "ALERT_URLS": (),
+        # The evidence chain (OPS_EVIDENCE_KEY, OPS_EVIDENCE_PREVIOUS_KEYS): the key that seals the job's run
+        # and e-mail records, and earlier keys that still verify older ones. Never stored, logged or shown.
+        "EVIDENCE_KEY": None,
+        "EVIDENCE_PREVIOUS_KEYS": (),
         **auth_defaults(),
         **mail_defaults(),
     }
@@ -267,6 +271,7 @@ TESTING_JWT_SECRET_KEY = "testing-only-secret-never-used-outside-the-test-suite"
 # environment refuses them whatever else it is told.
 PUBLISHED_SECRETS = frozenset({TESTING_JWT_SECRET_KEY})
 MIN_JWT_SECRET_LENGTH = 32  # HS256 wants a key at least as long as its 256-bit output
+MIN_EVIDENCE_KEY_LENGTH = 32  # HMAC-SHA256 likewise
 # Upper bounds of settings that become timers: beyond them a value is a typo,
 # and far beyond them it overflows the clock or the socket layer.
 MAX_ACCESS_TOKEN_SECONDS = 86_400  # 1 day
@@ -517,10 +522,57 @@ def _schema_name(config: Mapping[str, Any], key: str) -> str:
     return schema
 
 
+def _key_text(value: Any) -> str | None:
+    """A key as text: the environment's JSON parsing may have made a number of an all-digit key."""
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def finalize_evidence(config: MutableMapping[str, Any]) -> None:
+    """Validate the evidence keys. A deployed environment's job refuses to run without OPS_EVIDENCE_KEY.
+
+    The messages never show a key, only which setting failed and how.
+    """
+    development = is_development_environment(config)
+    key = _key_text(config.get("EVIDENCE_KEY"))
+    previous = _listed(config.get("EVIDENCE_PREVIOUS_KEYS"), "EVIDENCE_PREVIOUS_KEYS",
+                       lambda text: [part for part in (p.strip() for p in text.split(",")) if part])
+    if previous is None:
+        previous = []
+    if not isinstance(previous, (list, tuple)):
+        raise ConfigError("OPS_EVIDENCE_PREVIOUS_KEYS must be keys separated by commas, or a JSON list of keys")
+    previous_keys = []
+    for position, item in enumerate(previous, start=1):
+        text = _key_text(item)
+        if text is None or len(text) < MIN_EVIDENCE_KEY_LENGTH:
+            raise ConfigError(
+                f"OPS_EVIDENCE_PREVIOUS_KEYS: entry {position} must be a key of at least {MIN_EVIDENCE_KEY_LENGTH} characters"
+            )
+        previous_keys.append(text)
+    if key is not None and len(key) < MIN_EVIDENCE_KEY_LENGTH:
+        raise ConfigError(f"OPS_EVIDENCE_KEY must be a string of at least {MIN_EVIDENCE_KEY_LENGTH} characters")
+    if key is not None and not development:
+        weakness = secret_weakness(key)
+        if weakness is not None:
+            raise ConfigError(
+                f"OPS_EVIDENCE_KEY {weakness}; a deployed environment needs a randomly generated key "
+                f"of its own, made with: {GENERATE_KEY_COMMAND}"
+            )
+        if key == config.get("JWT_SECRET_KEY"):
+            raise ConfigError("OPS_EVIDENCE_KEY must not be OPS_JWT_SECRET_KEY: each secret has one use")
+    config["EVIDENCE_KEY"] = key
+    config["EVIDENCE_PREVIOUS_KEYS"] = tuple(previous_keys)
+    # Derived, not a setting: whether the job must refuse to run without a key.
+    config["EVIDENCE_KEY_REQUIRED"] = not development
+
+
 def finalize(config: MutableMapping[str, Any]) -> None:
     """Validate and normalise the settings in place; raise ConfigError with a one-line message."""
     finalize_env_name(config)
     finalize_auth(config)
+    finalize_evidence(config)
     uri = config.get("SQLALCHEMY_DATABASE_URI")
     if not isinstance(uri, str) or not uri.strip():
         raise ConfigError("SQLALCHEMY_DATABASE_URI (or DATABASE_URL) must be a database URL")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # The settings that name the test's PostgreSQL schemas: kept when a test builds another app or process.
 SCHEMA_SETTINGS = ("OPS_DB_SCHEMA", "OPS_DEACTIVATION_SCHEMA")
 FLASK = str(Path(sys.executable).with_name("flask"))
+# The evidence key of every command a test runs (a deployed environment's job refuses to run without one).
+# Made afresh for each test run, as a deployment makes its own: a key written in the source would be published.
+TEST_EVIDENCE_KEY = secrets.token_urlsafe(48)
 
 
 def in_process_env(**extra: str) -> dict[str, str | None]:
@@ -40,6 +44,7 @@ def in_process_env(**extra: str) -> dict[str, str | None]:
     """
     env: dict[str, str | None] = {name: None for name in os.environ if name.startswith("OPS_") and name not in SCHEMA_SETTINGS}
     env.update({name: value for name, value in dotenv_values(REPO_ROOT / ".flaskenv").items() if name.startswith("OPS_")})
+    env["OPS_EVIDENCE_KEY"] = TEST_EVIDENCE_KEY
     env.update(extra)
     return env
 
@@ -47,6 +52,7 @@ def in_process_env(**extra: str) -> dict[str, str | None]:
 def flask_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPS_") and k != "FLASK_APP"}
     env["DATABASE_URL"] = database_url
+    env["OPS_EVIDENCE_KEY"] = TEST_EVIDENCE_KEY
     for name in SCHEMA_SETTINGS:  # the test's own schemas (see conftest)
         if name in os.environ:
             env[name] = os.environ[name]
@@ -152,7 +158,7 @@ def app_on(database_url: str) -> Iterator[Flask]:
     """An app on a database other than the test's (one without the schema, say); its engine is disposed of after."""
     from ops_api.extensions import db
 
-    application = cli_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
+    application = cli_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True, "EVIDENCE_KEY": TEST_EVIDENCE_KEY})
     try:
         yield application
     finally:

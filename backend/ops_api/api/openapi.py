@@ -289,8 +289,9 @@ def _operations() -> dict[str, dict[str, Any]]:
                     "200": _json(schemas.JobHealthSchema, "The last successful real run is recent enough."),
                     "400": _error("validation_error: max_age does not fit this document."),
                     "503": _error(
-                        "job_stale (the last successful real run is older than max_age), job_never_succeeded, or "
-                        "job_health_unavailable (the run history cannot be read); the message says when the job "
+                        "job_stale (the last successful real run is older than max_age), job_never_succeeded, "
+                        "job_chain_broken (a run or e-mail record of the last month was deleted, edited or inserted: "
+                        "the message names it), or job_health_unavailable (the run history cannot be read); the message says when the job "
                         "last succeeded."
                     ),
                 },

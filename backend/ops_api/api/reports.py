@@ -8,6 +8,7 @@ from ops_api.api.auth import admin_only
 from ops_api.api.schemas import DeactivationsQuery, load, query_args
 from ops_api.clock import utcnow
 from ops_api.extensions import db
+from ops_api.services.evidence import keys_from_config
 from ops_api.services.report.deactivation_report import build_report
 from ops_api.services.report.report_html import HEADER_POLICY, project_version, render_evidence_page
 
@@ -26,6 +27,7 @@ def deactivations() -> Response:
         end=query["to"],
         now=query.get("as_of") or utcnow(),
         threshold_days=current_app.config["DEACTIVATION_INACTIVE_DAYS"],
+        keys=keys_from_config(current_app.config),
     )
     if output_format == "json":
         # The very bytes `--format json` prints, so the HTML page's digest can be checked against either.

@@ -445,6 +445,12 @@ class JobHealthSchema(Schema):
         allow_none=True,
         metadata={"description": _OUTCOMES},
     )
+    evidence_chain = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The chain of the job's run and e-mail records over the last month, in one line: "
+                  "\"chain intact from job_run 1 (...) to email_record 9 (...), 12 records, signed\"."},
+    )
 
 
 # The evidence report's JSON is written by DeactivationEvidence.to_json, whose bytes its SHA-256 digest
@@ -554,6 +560,34 @@ class EvidenceSummarySchema(Schema):
     )
 
 
+class ChainEndSchema(Schema):
+    table = fields.String(required=True, validate=validate.OneOf(["job_run", "email_record"]))
+    record_id = fields.Integer(required=True)
+    position = fields.Integer(required=True, metadata={"description": "The record's place in the chain: 1, 2, 3, ..."})
+    at = fields.DateTime(required=True)
+
+
+class ChainBreakSchema(Schema):
+    what = fields.String(required=True, validate=validate.OneOf(["deleted", "edited", "inserted"]))
+    table = fields.String(required=True, metadata={"description": "job_run, email_record or ops_event (empty: unknown)."})
+    record_id = fields.Integer(required=True, allow_none=True)
+    position = fields.Integer(required=True, allow_none=True)
+    detail = fields.String(required=True)
+
+
+class EvidenceChainSchema(Schema):
+    """The signed chain of the job's run and e-mail records over the period, with the record just before and after it."""
+
+    status = fields.String(required=True, validate=validate.OneOf(["intact", "broken", "empty"]))
+    signing = fields.String(required=True, validate=validate.OneOf(["signed", "unsigned", "partly signed", "none"]))
+    records = fields.Integer(required=True, metadata={"description": "Chained records written in the period."})
+    first = fields.Nested(ChainEndSchema, required=True, allow_none=True)
+    last = fields.Nested(ChainEndSchema, required=True, allow_none=True)
+    before_chain = fields.Integer(required=True, metadata={"description": "Records of the period older than the chain."})
+    breaks = fields.List(fields.Nested(ChainBreakSchema), required=True)
+    description = fields.String(required=True)
+
+
 class DeactivationEvidenceSchema(Schema):
     """AC-2(3) evidence for [from, to): every deactivation (automatic and manual) with its actor, reason,
     last activity, warnings and notices; every run-summary event; and the whole hours without a real run."""
@@ -571,6 +605,7 @@ class DeactivationEvidenceSchema(Schema):
         required=True,
         metadata={"description": "Rows the report could not read (wrong types, missing keys): never taken for absent."},
     )
+    evidence_chain = fields.Nested(EvidenceChainSchema, required=True, allow_none=True)
 
 
 # --- Loading --------------------------------------------------------------------

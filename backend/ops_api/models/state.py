@@ -12,7 +12,8 @@ change writes.
 * :class:`FutureStamp` and :class:`MovedSession`: dates found later than now,
   and sessions moved to another user; the job warns about each, once.
 * :class:`JobRun`: one record per run of the job; :class:`EmailRecord`: one
-  per e-mail the job sent or tried to send.
+  per e-mail the job sent or tried to send. Both are links of one signed
+  chain (:class:`ChainColumns`, :mod:`ops_api.domain.evidence_chain`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, Float, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import BigInteger, Enum, Float, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ops_api.clock import utcnow
@@ -132,11 +133,31 @@ class RecordStatus(enum.Enum):
     FAILED = "FAILED"
 
 
-class JobRun(Base):
+class ChainColumns:
+    """A record's place in the signed chain of the job's records (:mod:`ops_api.domain.evidence_chain`).
+
+    All None on records written before the chain began (migration s0004).
+    """
+
+    # The position in the one chain across job_run and email_record: 1, 2, 3, ...
+    chain_seq: Mapped[int | None] = mapped_column(BigInteger)
+    # The SHA-256 of the header of the record before it, and that record's name (job_run:12).
+    chain_prev: Mapped[str | None] = mapped_column(String(64))
+    chain_prev_record: Mapped[str | None] = mapped_column(String(64))
+    # The first 8 hex digits of the sealing key's SHA-256 (None: unsigned), and the seal itself.
+    chain_key_id: Mapped[str | None] = mapped_column(String(8))
+    chain_seal: Mapped[str | None] = mapped_column(String(64))
+
+
+class JobRun(ChainColumns, Base):
     """One run of the job (``job_run``): written when it starts (UNKNOWN, outcome "running"), completed when it ends."""
 
     __tablename__ = "job_run"
-    __table_args__ = (Index("ix_job_run_started_at", "started_at"), {"schema": OWN_SCHEMA})
+    __table_args__ = (
+        Index("ix_job_run_started_at", "started_at"),
+        Index("ix_job_run_chain_seq", "chain_seq", unique=True),
+        {"schema": OWN_SCHEMA},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     started_at: Mapped[datetime] = mapped_column()
@@ -163,12 +184,14 @@ class JobRun(Base):
     reconciled: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The System Admin, as whom the job acts.
     created_by: Mapped[int | None] = mapped_column()
+    # For each user the run disabled: {"user_id", "event_id", "sha256"} of the UPDATE_USER event it wrote.
+    disabled_events: Mapped[list[Any] | None] = mapped_column(JSONDocument)
 
     def __repr__(self) -> str:
         return f"<JobRun {self.id} {self.outcome} {self.status.name}>"
 
 
-class EmailRecord(Base):
+class EmailRecord(ChainColumns, Base):
     """One e-mail the job sent or tried to send (``email_record``).
 
     Written UNKNOWN before the message is handed to the SMTP server, then set
@@ -180,6 +203,7 @@ class EmailRecord(Base):
     __table_args__ = (
         Index("ix_email_record_kind_created_on", "kind", "created_on"),
         Index("ix_email_record_user_id_kind_created_on", "user_id", "kind", "created_on"),
+        Index("ix_email_record_chain_seq", "chain_seq", unique=True),
         {"schema": OWN_SCHEMA},
     )
 

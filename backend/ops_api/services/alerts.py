@@ -33,6 +33,7 @@ from ops_api.adapters.alert_delivery import deliver, redact
 from ops_api.adapters.alert_destinations import FAILURE, WARNING
 from ops_api.adapters.smtp_mail import TlsTrust
 from ops_api.domain.defaults import JOB_NAME
+from ops_api.domain.evidence_chain import ChainVerdict
 from ops_api.services.users.user_deactivation import DeactivationReport, RunOutcome
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ __all__ = [
     "WARNING",
     "Alert",
     "AlertSettings",
+    "alert_for_chain",
     "alert_for_error",
     "alert_for_mail",
     "alert_for_report",
@@ -136,6 +138,19 @@ def alert_for_mail(error: str, *, env_name: str, dry_run: bool = False) -> Alert
         _RUNBOOK_HINT,
     ]
     return Alert(title=f"[{env_name}] {JOB_NAME} E-MAIL FAILED", body="\n".join(lines), level=FAILURE)
+
+
+def alert_for_chain(verdict: ChainVerdict, *, env_name: str, dry_run: bool = False) -> Alert | None:
+    """The alert for a broken evidence chain: a record of the job's was deleted, edited or inserted. Like a failed run."""
+    if dry_run or verdict.intact:
+        return None
+    lines = [
+        f"Environment: {env_name}",
+        "Outcome: the chain of the job's run and e-mail records is broken (someone changed the evidence)",
+        *_first_errors([b.describe() for b in verdict.breaks]),
+        "What to do: docs/runbook.md, section Evidence chain broken.",
+    ]
+    return Alert(title=f"[{env_name}] {JOB_NAME} EVIDENCE CHAIN BROKEN", body="\n".join(lines), level=FAILURE)
 
 
 _RUNBOOK_HINT = "What to do: docs/runbook.md, section Alerts."

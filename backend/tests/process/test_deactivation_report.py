@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import current_app
 from freezegun import freeze_time
 from openapi_schema_validator import OAS31Validator
 
 from ops_api.api.openapi import spec
 from ops_api.models import User
+from ops_api.services.evidence import keys_from_config
 from ops_api.services.mail.notifications import NotificationService, notify_after_run
 from ops_api.services.report.deactivation_report import build_report
 from ops_api.services.report.report_html import HEADER_POLICY, LONG_WORD
@@ -387,7 +389,8 @@ def test_the_api_gives_the_same_report_to_user_admins(client, admin_token, one_d
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     expected = build_report(
-        session, start=T0, end=T0 + 3 * DAY, now=datetime.fromisoformat(body["generated_at"]), threshold_days=60
+        session, start=T0, end=T0 + 3 * DAY, now=datetime.fromisoformat(body["generated_at"]), threshold_days=60,
+        keys=keys_from_config(current_app.config),
     ).to_dict()
     assert body == json.loads(json.dumps(expected))
 

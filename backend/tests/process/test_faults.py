@@ -18,7 +18,7 @@ from ops_api.models import JobRun, OpsDBHistory, OpsDBHistoryType, OpsEvent, Ops
 from ops_api.sql import qualified
 
 import factories
-from cli_runner import invoke, start_flask
+from cli_runner import TEST_EVIDENCE_KEY, invoke, start_flask
 from factories import deactivation_service, run_job
 from webhook_receiver import webhook_receiver
 
@@ -320,6 +320,7 @@ def test_a_run_killed_with_sigkill_shows_as_did_not_finish_in_the_health_check_a
     from ops_api.services.job.job_runs import job_health, run_lock_held
     from ops_api.services.report.deactivation_report import build_report
 
+    app.config["EVIDENCE_KEY"] = TEST_EVIDENCE_KEY  # the job's process seals its records with it: read them with it too
     job = start_flask("disable-inactive-users", "--max-disable", "0", "--format", "json", database_url=database_url)
     wait_until_some_are_disabled(database_url)
     job.process.kill()

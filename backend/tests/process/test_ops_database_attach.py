@@ -30,7 +30,7 @@ from ops_api.services.job.job_runs import job_health
 from ops_api.services.report.deactivation_report import build_report
 
 import ops_database
-from cli_runner import cli_app, run_flask
+from cli_runner import TEST_EVIDENCE_KEY, cli_app, run_flask
 from conftest import pg_base_url, pg_problem
 from ops_database import FAKEAUTH_IDS, FIRST_DESIGN_DUMP, FRESH_DUMP, OWN_SCHEMA, SYSTEM_ADMIN_ID, Server
 
@@ -433,7 +433,8 @@ def test_a_run_before_the_attach_refuses_and_names_flask_db_upgrade(as_ops):
 
 
 def test_a_run_against_a_schema_without_opss_tables_refuses_in_one_line(server, ops_db, ops_role):
-    app = cli_app({"SQLALCHEMY_DATABASE_URI": server.url(ops_db, role=ops_role), "DB_SCHEMA": "ops_missing"})
+    app = cli_app({"SQLALCHEMY_DATABASE_URI": server.url(ops_db, role=ops_role), "DB_SCHEMA": "ops_missing",
+                   "EVIDENCE_KEY": TEST_EVIDENCE_KEY})
     with app.app_context():
         result = app.test_cli_runner().invoke(args=["disable-inactive-users", "--no-email"])
         db.engine.dispose()

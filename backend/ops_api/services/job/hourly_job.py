@@ -56,9 +56,18 @@ from ops_api.advisory_lock import LockPurpose, try_advisory_lock
 from ops_api.clock import utcnow
 from ops_api.domain.clocks import clock_problem
 from ops_api.domain.defaults import MAX_INACTIVE_DAYS
+from ops_api.domain.evidence_chain import ChainVerdict, EvidenceKeys
 from ops_api.errors import describe_error
 from ops_api.job_logging import LogSample
-from ops_api.services.alerts import AlertSettings, alert_for_error, alert_for_mail, alert_for_report, send_alert
+from ops_api.services import evidence
+from ops_api.services.alerts import (
+    AlertSettings,
+    alert_for_chain,
+    alert_for_error,
+    alert_for_mail,
+    alert_for_report,
+    send_alert,
+)
 from ops_api.services.job import job_runs
 from ops_api.services.job.job_database import JobEnvironmentError, check_database
 from ops_api.services.mail.notifications import MailSettings, NotificationReport, NotificationService, notify_after_run
@@ -138,6 +147,8 @@ class JobResult:
     alerts_sent: list[bool] = field(default_factory=list)
     run_id: int | None = None
     recorded: bool = False
+    # The evidence chain over the last month, verified after the run's record was completed (None: not verified).
+    chain: ChainVerdict | None = None
     # Warning stages left out because --days was at or below them (see short_threshold_stages).
     warnings_left_out: tuple[int, ...] = ()
     exit_code: int = EXIT_FAILED
@@ -186,6 +197,12 @@ def run_hourly_job(
         result.exit_code = EXIT_FAILED
         return result
 
+    keys = evidence.keys_from_config(config)
+    if config.get("EVIDENCE_KEY_REQUIRED") and not keys.signed:
+        return could_not_run(
+            "OPS_EVIDENCE_KEY is not set: a deployed environment signs the job's run and e-mail records "
+            "(docs/runbook.md, Evidence chain)"
+        )
     try:
         check_database(own.get_bind().engine, migrations_directory)
         now = clock()
@@ -204,7 +221,7 @@ def run_hourly_job(
     )
     started = time.monotonic()
     with job_statement_bounds(own, config, should_stop=should_stop):
-        result.run_id = _record_start(own, report, started_at=now)
+        result.run_id = _record_start(own, report, started_at=now, keys=keys)
         try:
             run_rule(service, report, now=now, should_stop=should_stop)
         except Exception as exc:  # the run could not run to its end: say so in one line, details in the log
@@ -219,13 +236,14 @@ def run_hourly_job(
             alert(alert_for_error(error, env_name=alerts.env_name, dry_run=options.dry_run))
             result.recorded = _record(
                 result, job_runs.record_failed_run, own, report, error=error, started_at=now, stopped=stopped,
-                run_id=result.run_id, now=clock(),
+                run_id=result.run_id, now=clock(), keys=keys,
             )
+            _verify_chain(result, own, keys, now=clock(), alert=alert, env_name=alerts.env_name, dry_run=options.dry_run)
             return result
         if options.send_email and not report.skipped_by_lock:
             result.warnings_left_out = short_threshold_stages(tuple(config["DEACTIVATION_WARN_DAYS"]), report.threshold_days)
             result.mail, result.mail_error = _notify(own, config, service, report, leave_out=result.warnings_left_out,
-                                                     should_stop=should_stop)
+                                                     should_stop=should_stop, keys=keys)
         if should_stop() and not report.dry_run and not report.stopped_early:
             report.stopped_early = True
             report.skipped_reason = "stopped on request during the e-mail step; every deactivation stands"
@@ -238,15 +256,44 @@ def run_hourly_job(
     result.report = report
     result.recorded = _record(
         result, job_runs.record_run, own, report, mail=result.mail, mail_error=result.mail_error, run_id=result.run_id,
-        now=clock(),
+        now=clock(), keys=keys,
     )
     if not result.recorded:
         # The run's evidence is missing: an auditor would see an hour with no
         # run. Say so loudly, whatever the run itself did.
         alert(alert_for_error("the run finished but its record could not be written", env_name=alerts.env_name,
                               dry_run=options.dry_run))
+    _verify_chain(result, own, keys, now=clock(), alert=alert, env_name=alerts.env_name, dry_run=options.dry_run)
     result.exit_code = _exit_code(result, report)
     return result
+
+
+def _verify_chain(
+    result: JobResult,
+    session: Session,
+    keys: EvidenceKeys,
+    *,
+    now: datetime,
+    alert: Callable[[Any], None],
+    env_name: str,
+    dry_run: bool,
+) -> None:
+    """Verify the last month of the evidence chain; a broken one is an error line, a log line and an alert (real runs)."""
+    try:
+        verdict = evidence.verify_recent(session, keys, now=now)
+        session.rollback()  # end the read
+    except Exception as exc:  # the run's own outcome stands; the health check verifies again
+        session.rollback()
+        logger.error("could not verify the evidence chain: %s", describe_error(exc),
+                     extra={"event": "evidence_chain_unverified", "error": describe_error(exc)})
+        return
+    result.chain = verdict
+    if verdict.intact:
+        return
+    logger.error("evidence chain broken: %s", verdict.describe(),
+                 extra={"event": "evidence_chain_broken", "breaks": [b.to_dict() for b in verdict.breaks]})
+    result.errors.append(f"error: {verdict.describe()}")
+    alert(alert_for_chain(verdict, env_name=env_name, dry_run=dry_run))
 
 
 def _exit_code(result: JobResult, report: DeactivationReport) -> int:
@@ -339,6 +386,8 @@ def _disable_each(service: UserDeactivationService, report: DeactivationReport, 
             report.no_longer_due.append(candidate.user_id)
         else:
             report.disabled.append(candidate.user_id)
+            if service.last_event_id is not None:
+                _note_event(session, report, candidate.user_id, service.last_event_id)
             if disabled_lines.take():
                 logger.info(
                     "user %s disabled after %s days of inactivity",
@@ -347,6 +396,17 @@ def _disable_each(service: UserDeactivationService, report: DeactivationReport, 
                     extra={"event": "user_disabled", **done.to_dict()},
                 )
     report.lines_left_out = disabled_lines.left_out + failed_lines.left_out
+
+
+def _note_event(session: Session, report: DeactivationReport, user_id: int, event_id: int) -> None:
+    """Keep the digest of the committed UPDATE_USER event, so the run record can show later whether it was deleted or edited."""
+    try:
+        report.disabled_events.append(evidence.disabled_event(session, user_id, event_id))
+    except Exception as exc:  # the deactivation stands; the record then names one event fewer, and the log says so
+        logger.error("could not read back the event %s of user %s: %s", event_id, user_id, describe_error(exc),
+                     extra={"event": "event_digest_failed", "user_id": user_id, "event_id": event_id})
+    finally:
+        session.rollback()  # end the read: on SQLite a reader keeps the next writer waiting
 
 
 class _no_lock:  # noqa: N801 (used like the lock's context manager)
@@ -370,6 +430,7 @@ def _notify(
     *,
     leave_out: tuple[int, ...],
     should_stop: Callable[[], bool],
+    keys: EvidenceKeys,
 ) -> tuple[NotificationReport | None, str | None]:
     """Warnings, notices and the admins' summary after the run, and why the step failed (None when it did not).
 
@@ -389,7 +450,9 @@ def _notify(
                 ", ".join(map(str, leave_out)),
                 extra={"event": "warnings_left_out", "stages": list(leave_out), "threshold_days": report.threshold_days},
             )
-        mail = notify_after_run(NotificationService(session, settings, service, should_stop=should_stop), report)
+        mail = notify_after_run(
+            NotificationService(session, settings, service, should_stop=should_stop, evidence_keys=keys), report
+        )
     except Exception as exc:
         session.rollback()
         error = describe_error(exc)
@@ -408,11 +471,12 @@ def _notify(
 # -- records and logs ---------------------------------------------------------------
 
 
-def _record_start(session: Session, report: DeactivationReport, *, started_at: datetime) -> int | None:
+def _record_start(session: Session, report: DeactivationReport, *, started_at: datetime, keys: EvidenceKeys) -> int | None:
     """Write the "running" record; None (logged) if it cannot be written: the end of the run tries again."""
     try:
         return job_runs.record_start(
             session,
+            keys=keys,
             dry_run=report.dry_run,
             threshold_days=report.threshold_days,
             max_disable=report.max_disable,

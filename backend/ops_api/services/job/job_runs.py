@@ -20,7 +20,10 @@ Health: the job is healthy when its last successful *real* run (outcome
 ``completed``, not a dry run) finished no longer than ``max_age`` ago. A run
 skipped because another run held the lock does not count: it shows that the
 scheduler still fires, not that the work gets done, and a run stuck while
-holding the lock would otherwise keep the check green forever.
+holding the lock would otherwise keep the check green forever. Given the
+evidence keys, it also verifies the last month of the chain of the job's
+records (:mod:`ops_api.services.evidence`): a broken chain is unhealthy
+(``chain_broken``), whatever the runs say.
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ from sqlalchemy.orm import Session
 from ops_api.advisory_lock import LockPurpose, lock_held
 from ops_api.clock import ensure_utc, utcnow
 from ops_api.domain.defaults import JOB_NAME, SYSTEM_ADMIN_OIDC_ID
+from ops_api.domain.evidence_chain import UNSIGNED, ChainVerdict, EvidenceKeys
 from ops_api.models import JobRun, RecordStatus, User
+from ops_api.services import evidence
 from ops_api.services.mail.notifications import NotificationReport
 from ops_api.services.users.user_deactivation import DeactivationReport, RunOutcome
 from ops_api.transactions import require_no_pending_work
@@ -72,6 +77,7 @@ def record_start(
     max_disable: int | None,
     as_of: datetime | None,
     started_at: datetime,
+    keys: EvidenceKeys = UNSIGNED,
 ) -> int:
     """Write the record of a run that starts (status UNKNOWN, outcome "running") and commit it; return its id.
 
@@ -82,6 +88,7 @@ def record_start(
     return _write(
         session,
         None,
+        keys=keys,
         started_at=started_at,
         status=RecordStatus.UNKNOWN,
         outcome=OUTCOME_RUNNING,
@@ -100,6 +107,7 @@ def record_run(
     mail_error: str | None = None,
     run_id: int | None = None,
     now: datetime | None = None,
+    keys: EvidenceKeys = UNSIGNED,
 ) -> int:
     """Write (or, given ``run_id``, complete) the record of a finished run and commit it; return its id."""
     status = (
@@ -109,6 +117,7 @@ def record_run(
     return _write(
         session,
         run_id,
+        keys=keys,
         started_at=finished_at,
         finished_at=finished_at,
         status=status,
@@ -128,6 +137,7 @@ def record_run(
         emails_failed=len(mail.failed) if mail is not None and not mail.dry_run else None,
         mail_error=mail_error,
         reconciled=report.reconciled,
+        disabled_events=list(report.disabled_events),
     )
 
 
@@ -140,6 +150,7 @@ def record_failed_run(
     stopped: bool = False,
     run_id: int | None = None,
     now: datetime | None = None,
+    keys: EvidenceKeys = UNSIGNED,
 ) -> int:
     """Write (or complete) the record of a run that could not run to its end, after rolling back its work.
 
@@ -150,6 +161,7 @@ def record_failed_run(
     return _write(
         session,
         run_id,
+        keys=keys,
         started_at=started_at,
         finished_at=finished_at,
         status=RecordStatus.FAILED,
@@ -163,20 +175,29 @@ def record_failed_run(
         duration_seconds=round((finished_at - started_at).total_seconds(), 3),
         errors=[{"user_id": None, "error": error}, *(f.to_dict() for f in report.failed[: MAX_ERRORS_IN_RECORD - 1])],
         reconciled=report.reconciled,
+        disabled_events=list(report.disabled_events),
     )
 
 
-def _write(session: Session, run_id: int | None, *, started_at: datetime, **values: Any) -> int:
-    """Write the record on a session of its own; ``session`` (the run's) must hold no uncommitted work."""
+def _write(session: Session, run_id: int | None, *, keys: EvidenceKeys, started_at: datetime, **values: Any) -> int:
+    """Write the record on a session of its own; ``session`` (the run's) must hold no uncommitted work.
+
+    A new record is appended to the evidence chain; completing one seals it
+    again (only if its seal still held: see :func:`evidence.resealing`).
+    """
     # Also ends the run's read transaction: on SQLite a reader would keep the record's writer waiting.
     require_no_pending_work(session, "the run record")
     with Session(bind=session.get_bind()) as own:
         run = own.get(JobRun, run_id) if run_id is not None else None
         if run is None:
             run = JobRun(started_at=started_at, errors=[], created_by=_system_admin_id(own))
-            own.add(run)
-        for name, value in values.items():
-            setattr(run, name, value)
+            for name, value in values.items():
+                setattr(run, name, value)
+            evidence.append_record(own, run, keys)
+        else:
+            with evidence.resealing(run, keys):
+                for name, value in values.items():
+                    setattr(run, name, value)
         own.commit()
         return run.id
 
@@ -251,6 +272,13 @@ class JobHealth:
     last_success_at: datetime | None
     last_run_at: datetime | None
     last_run_outcome: str | None
+    # The chain of the job's records over the last month (None: not verified).
+    chain: ChainVerdict | None = None
+
+    @property
+    def evidence_chain(self) -> str | None:
+        """The chain's verdict in one line: "chain intact from ... to ..., N records, signed" or where it broke."""
+        return self.chain.describe() if self.chain is not None else None
 
     @property
     def age(self) -> timedelta | None:
@@ -270,10 +298,13 @@ class JobHealth:
             "age_seconds": int(age.total_seconds()) if age is not None else None,
             "last_run_at": self.last_run_at.isoformat() if self.last_run_at else None,
             "last_run_outcome": self.last_run_outcome,
+            "evidence_chain": self.evidence_chain,
         }
 
     def describe(self) -> str:
         """One line for a person or an uptime check's log."""
+        if self.chain is not None and not self.chain.intact:
+            return f"{self.status}: the evidence of {JOB_NAME} was tampered with: {self.chain.describe()}"
         limit = format_duration(self.max_age)
         latest = (
             f"; latest real run: {(self.last_run_outcome or 'unknown').replace('_', ' ')} at {self.last_run_at.isoformat()}"
@@ -289,8 +320,15 @@ class JobHealth:
         )
 
 
-def job_health(session: Session, *, max_age: timedelta = DEFAULT_MAX_AGE, now: datetime | None = None) -> JobHealth:
-    """Whether the job's last successful real run finished within ``max_age`` of ``now``. Only reads."""
+def job_health(
+    session: Session,
+    *,
+    max_age: timedelta = DEFAULT_MAX_AGE,
+    now: datetime | None = None,
+    keys: EvidenceKeys | None = None,
+) -> JobHealth:
+    """Whether the job's last successful real run finished within ``max_age`` of ``now``, and (given ``keys``)
+    whether the last month of its evidence chain holds. Only reads."""
     if max_age <= timedelta(0):
         raise ValueError("max_age must be positive")
     now = utcnow() if now is None else ensure_utc(now)
@@ -303,6 +341,9 @@ def job_health(session: Session, *, max_age: timedelta = DEFAULT_MAX_AGE, now: d
         healthy, status = False, "stale"
     else:
         healthy, status = True, "ok"
+    chain = evidence.verify_recent(session, keys, now=now) if keys is not None else None
+    if chain is not None and not chain.intact:
+        healthy, status = False, "chain_broken"
     return JobHealth(
         healthy=healthy,
         status=status,
@@ -313,6 +354,7 @@ def job_health(session: Session, *, max_age: timedelta = DEFAULT_MAX_AGE, now: d
         last_run_outcome=(
             outcome_of(latest, now=now, lock_held=run_lock_held(session)) if latest is not None else None
         ),
+        chain=chain,
     )
 
 

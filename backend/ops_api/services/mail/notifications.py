@@ -65,6 +65,7 @@ from ops_api.advisory_lock import LockPurpose, try_advisory_lock
 from ops_api.clock import ensure_utc
 from ops_api.domain import notification_policy as policy
 from ops_api.domain.defaults import NOTICE_RETRY_WINDOW, SYSTEM_ADMIN_OIDC_ID
+from ops_api.domain.evidence_chain import UNSIGNED, EvidenceKeys
 from ops_api.domain.inactivity import InactiveUser
 from ops_api.domain.notification_policy import KIND_NOTICE, KIND_SUMMARY, KIND_WARNING, PastMessage
 from ops_api.errors import describe_error
@@ -81,6 +82,7 @@ from ops_api.models import (
     UserStatus,
     user_role,
 )
+from ops_api.services import evidence
 from ops_api.services.mail.mail_templates import render
 from ops_api.services.mail.mail_templates import when as _when
 from ops_api.services.users.user_deactivation import DeactivationReport
@@ -198,8 +200,11 @@ class NotificationService:
         *,
         clock: Callable[[], datetime] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        evidence_keys: EvidenceKeys = UNSIGNED,
     ) -> None:
         self.session = session
+        # Seals each e-mail record in the evidence chain (OPS_EVIDENCE_KEY); unsigned in development without one.
+        self.evidence_keys = evidence_keys
         self.settings = settings
         self.rule = rule
         self.inactive_days = rule.inactive_days
@@ -542,7 +547,7 @@ class NotificationService:
         # record still stops a second copy.
         record = EmailRecord(status=RecordStatus.UNKNOWN, created_on=at, updated_on=at, created_by=created_by)
         _fill_record(record, notification)
-        self.session.add(record)
+        self._insert_record(record)
         self.session.commit()
         notification.record_id = record.id
         try:
@@ -575,10 +580,15 @@ class NotificationService:
                     notification.recipient,
                     extra={"event": "notification_sent", **_logged(notification)},
                 )
-        record.status = RecordStatus.SUCCESS if notification.status == "sent" else RecordStatus.FAILED
-        record.error = notification.error
-        record.updated_on = self.clock()
+        with evidence.resealing(record, self.evidence_keys):
+            record.status = RecordStatus.SUCCESS if notification.status == "sent" else RecordStatus.FAILED
+            record.error = notification.error
+            record.updated_on = self.clock()
         self.session.commit()
+
+    def _insert_record(self, record: EmailRecord) -> None:
+        """The one place an e-mail record is inserted: as the newest link of the evidence chain (the caller commits)."""
+        evidence.append_record(self.session, record, self.evidence_keys)
 
     def _send_lock(self) -> AbstractContextManager[bool]:
         """PostgreSQL's advisory lock for sending, one per schema (always acquired on SQLite)."""

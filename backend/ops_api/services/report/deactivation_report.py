@@ -12,6 +12,10 @@ For an assessor, over ``[start, end)`` (UTC):
   dry), with its outcome and counts. A run records its event when it starts;
   one killed before it could complete it (``kill -9``) shows as
   ``did_not_finish`` and, like one still running, covers no hour.
+* **Evidence chain**: whether the signed chain of the job's run and e-mail
+  records holds over the period and the links just before and after it
+  (:mod:`ops_api.services.evidence`): intact from which record to which,
+  how many, signed or not; or each record deleted, edited or inserted.
 * **Schedule**: the whole UTC hours of the period (up to now) in which no real
   run left a summary event, merged into gaps, so a scheduler that stopped
   shows. A run that did not finish leaves its hour a gap. Hours before the
@@ -52,9 +56,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from ops_api.clock import ensure_utc
 from ops_api.domain import inactivity
 from ops_api.domain.defaults import NOTICE_RETRY_WINDOW, SYSTEM_ADMIN_OIDC_ID
+from ops_api.domain.evidence_chain import ChainVerdict, EvidenceKeys
 from ops_api.domain.notification_policy import EVENT_KEY, KIND_NOTICE, KIND_WARNING
 from ops_api.instants import parse_iso
 from ops_api.models import EmailRecord, JobRun, OpsEvent, OpsEventType, User, UserActivity, UserSession, UserStatus
+from ops_api.services import evidence
 from ops_api.services.job import job_runs
 from ops_api.sql import batched
 
@@ -117,6 +123,8 @@ class DeactivationEvidence:
     gaps: list[dict[str, Any]] = field(default_factory=list)
     # Stored rows the report could not read (wrong types, missing keys): listed, never taken for absent.
     unreadable: list[dict[str, Any]] = field(default_factory=list)
+    # The chain of the job's records over the period (None: not verified, no keys given).
+    chain: ChainVerdict | None = None
 
     def to_dict(self) -> dict[str, Any]:
         outcomes: dict[str, int] = {}
@@ -146,6 +154,7 @@ class DeactivationEvidence:
             "runs": self.runs,
             "gaps": self.gaps,
             "unreadable": self.unreadable,
+            "evidence_chain": self.chain.to_dict() if self.chain is not None else None,
         }
 
     def to_json(self) -> str:
@@ -186,13 +195,30 @@ class DeactivationEvidence:
             writer.writerow(_cells({
                 "record": "unreadable record", "table": row["table"], "record_id": row["id"], "problem": row["problem"],
             }))
+        if self.chain is not None:
+            # One row for the chain's verdict, then one per record deleted, edited or inserted.
+            writer.writerow(_cells({"record": "evidence chain", "status": self.chain.status, "problem": self.chain.describe()}))
+            for broken in self.chain.breaks:
+                writer.writerow(_cells({
+                    "record": "evidence chain break", "table": broken.kind, "record_id": broken.record_id,
+                    "status": broken.what, "problem": broken.detail,
+                }))
         return out.getvalue()
 
 
 def build_report(
-    session: Session, *, start: datetime, end: datetime, now: datetime, threshold_days: int
+    session: Session,
+    *,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    threshold_days: int,
+    keys: EvidenceKeys | None = None,
 ) -> DeactivationEvidence:
-    """The evidence for ``[start, end)`` as it stood at ``now``: later events are left out, later hours are not gaps."""
+    """The evidence for ``[start, end)`` as it stood at ``now``: later events are left out, later hours are not gaps.
+
+    Given the evidence ``keys``, it also verifies the chain of the job's records over the period.
+    """
     start, end, now = ensure_utc(start), ensure_utc(end), ensure_utc(now)
     check_range(start, end)
     report = DeactivationEvidence(start=start, end=end, generated_at=now, threshold_days=threshold_days)
@@ -201,6 +227,8 @@ def build_report(
     first_real_run = job_runs.first_real_run_at(session)
     # The first run as of ``now``: a later one would change a report of an earlier moment.
     _schedule(report, now, first_real_run if first_real_run is not None and first_real_run <= now else None)
+    if keys is not None and start <= now:
+        report.chain = evidence.verify_period(session, keys, start=start, end=min(end, now + timedelta(microseconds=1)))
     return report
 
 

@@ -302,6 +302,7 @@ def render_evidence_page(evidence: DeactivationEvidence, *, environment: str, ve
     return _jinja.get_template("evidence.html").render(
         report=document,
         summary=document["summary"],
+        chain=document.get("evidence_chain"),
         environment=environment,
         version=version,
         digest=evidence.sha256(),

@@ -113,6 +113,8 @@ class DeactivationReport:
     max_disable: int
     candidates: list[InactiveUser] = field(default_factory=list)
     disabled: list[int] = field(default_factory=list)
+    # For each user disabled: {"user_id", "event_id", "sha256"} of the UPDATE_USER event written (the run record keeps them).
+    disabled_events: list[dict[str, Any]] = field(default_factory=list)
     # Due when the run started, but not any more when their row was locked
     # (they logged in, or someone else changed them meanwhile).
     no_longer_due: list[int] = field(default_factory=list)
@@ -177,6 +179,8 @@ class UserDeactivationService:
         self.excluded_oidc_ids = frozenset({*excluded_oidc_ids, SYSTEM_ADMIN_OIDC_ID})
         self.max_disable = max_disable
         self.clock = clock
+        # The UPDATE_USER event of the latest disable_one that disabled someone (its run record names it).
+        self.last_event_id: int | None = None
 
     @classmethod
     def from_config(
@@ -599,7 +603,8 @@ class UserDeactivationService:
             f"Automatically disabled: inactive for {current.days_inactive} days "
             f"(last seen {current.last_seen.isoformat()}; threshold {self.inactive_days} days)"
         )
-        deactivate_user(self.session, user, actor=actor, reason=reason)
+        event = deactivate_user(self.session, user, actor=actor, reason=reason)
+        self.last_event_id = event.id if event is not None else None
         return current
 
     def _due_conditions(self, now: datetime) -> list[Any]:
