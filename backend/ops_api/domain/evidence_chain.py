@@ -70,6 +70,7 @@ from typing import Any
 
 # The link a first record holds: there is no record before it.
 GENESIS = "0" * 64
+FIRST_POSITION = 1  # the position of the chain's first record, which links to GENESIS
 KIND_RUN = "job_run"
 KIND_EMAIL = "email_record"
 KINDS = (KIND_RUN, KIND_EMAIL)
@@ -364,11 +365,18 @@ def verify_chain(
     by default every accepted record in the range. ``first_position`` 1 means
     the range starts at the chain's beginning, whose record links to GENESIS.
     """
+    breaks: list[Break] = []
+    # The chain starts at position 1: a record claiming a position before it was written by
+    # someone else, whatever its seal (else a range starting there would begin with no link to check).
+    for entry in sorted(entries, key=lambda e: (e.seq, e.kind, e.record_id)):
+        if entry.seq < FIRST_POSITION and entry.seq <= last_position:
+            breaks.append(Break(INSERTED, entry.kind, entry.record_id, entry.seq,
+                                f"it claims position {entry.seq}, before the chain's first ({FIRST_POSITION})"))
+    first_position = max(first_position, FIRST_POSITION)
     by_position: dict[int, list[ChainEntry]] = {}
     for entry in entries:
         if first_position <= entry.seq <= last_position:
             by_position.setdefault(entry.seq, []).append(entry)
-    breaks: list[Break] = []
     accepted: list[ChainEntry] = []
     signed_seen = False
     accepted_checks: dict[str, SealCheck] = {}

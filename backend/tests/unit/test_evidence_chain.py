@@ -229,3 +229,17 @@ def test_several_deleted_records_in_a_row_are_one_break_naming_the_last():
     entries = build(SIGNED, 6)
     (broken,) = verify([e for e in entries if e.seq not in (2, 3, 4)], SIGNED).breaks
     assert (broken.what, broken.record_id) == ("deleted", 104) and "positions 2 to 4" in broken.detail
+
+
+@pytest.mark.parametrize("position", [0, -5])
+def test_a_record_claiming_a_position_before_the_first_is_inserted_whatever_its_seal(position):
+    # The range the services verify starts at the lowest position a record claims: a forgery at 0,
+    # unsigned, would otherwise open the range with no link to check and pass as intact.
+    entries = build(SIGNED, 3)
+    forged = make(chain.UNSIGNED, "job_run", 999, position, chain.GENESIS, None)
+
+    verdict = verify([forged, *entries], SIGNED, first_position=position)
+
+    (broken,) = verdict.breaks
+    assert (broken.what, broken.record_id, broken.position) == ("inserted", 999, position)
+    assert not verdict.intact and verdict.records == 3
