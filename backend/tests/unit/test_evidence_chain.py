@@ -241,5 +241,14 @@ def test_a_record_claiming_a_position_before_the_first_is_inserted_whatever_its_
     verdict = verify([forged, *entries], SIGNED, first_position=position)
 
     (broken,) = verdict.breaks
-    assert (broken.what, broken.record_id, broken.position) == ("inserted", 999, position)
+    assert (broken.what, broken.kind, broken.record_id, broken.position) == ("inserted", "job_run", 999, position)
+    assert broken.detail == f"it claims position {position}, before the chain's first (1)"
     assert not verdict.intact and verdict.records == 3
+
+
+def test_a_lone_record_at_position_0_is_inserted_too():
+    forged = make(chain.UNSIGNED, "job_run", 999, 0, chain.GENESIS, None)
+
+    verdict = verify([forged], SIGNED, first_position=0, last_position=0)
+
+    assert [(b.what, b.record_id) for b in verdict.breaks] == [("inserted", 999)] and not verdict.intact
