@@ -84,3 +84,13 @@ def test_every_folder_of_the_package_is_installed() -> None:
     # pyproject's list is missing there, though every editable install has it.
     missing = package_folders(PACKAGE) - installed_packages(PACKAGE.parents[1] / "pyproject.toml")
     assert not missing, f"pyproject.toml [tool.setuptools] packages leaves out {sorted(missing)}"
+
+
+def test_no_two_test_files_share_a_name_across_the_layers() -> None:
+    # The layers are folders without __init__.py: pytest imports each test file by its bare
+    # name, so a second file of the same name elsewhere fails the whole run's collection.
+    tests = PACKAGE.parent / "tests"
+    seen: dict[str, list[str]] = {}
+    for path in sorted(tests.rglob("test_*.py")):
+        seen.setdefault(path.name, []).append(path.relative_to(tests).as_posix())
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}
