@@ -238,6 +238,26 @@ def job_backends_waiting_on_a_lock(database_url, application_name):
     return waiting
 
 
+def sigterm_once_the_job_waits_on_a_lock(database_url):
+    """Start the job, SIGTERM it once it waits on a lock; return (job, stderr, seconds from the signal to its end).
+
+    Its timeouts are far beyond the test: only the stop request can end the wait.
+    """
+    job_url = f"{database_url}{'&' if '?' in database_url else '?'}application_name={JOB_APPLICATION_NAME}"
+    job = start_flask(
+        "disable-inactive-users", "--max-disable", "0", "--format", "json", database_url=job_url,
+        OPS_DB_LOCK_TIMEOUT_MS="600000", OPS_DB_STATEMENT_TIMEOUT_MS="600000",
+    )
+    deadline = time.monotonic() + 60
+    while not job_backends_waiting_on_a_lock(database_url, JOB_APPLICATION_NAME):
+        assert time.monotonic() < deadline and job.process.poll() is None, "the run never waited on the lock"
+        time.sleep(0.05)
+    signalled = time.monotonic()
+    job.send_signal(signal.SIGTERM)
+    _, stderr = job.communicate(timeout=15)
+    return job, stderr, time.monotonic() - signalled
+
+
 def run_events(session):
     session.expire_all()
     return session.scalars(
@@ -249,23 +269,10 @@ def run_events(session):
 def test_sigterm_while_the_read_waits_on_a_table_lock_ends_the_run_within_10_s_and_changes_nothing(
     session, database_url, slow_due_population, table
 ):
-    job_url = f"{database_url}{'&' if '?' in database_url else '?'}application_name={JOB_APPLICATION_NAME}"
     holder = factories.open_engine(database_url)
     with holder.connect() as connection:
         connection.execute(sa.text(f"LOCK TABLE {factories.table_name(session, table)} IN ACCESS EXCLUSIVE MODE"))
-        # Timeouts far beyond the test: only the stop request can end the wait.
-        job = start_flask(
-            "disable-inactive-users", "--max-disable", "0", "--format", "json", database_url=job_url,
-            OPS_DB_LOCK_TIMEOUT_MS="600000", OPS_DB_STATEMENT_TIMEOUT_MS="600000",
-        )
-        deadline = time.monotonic() + 60
-        while not job_backends_waiting_on_a_lock(database_url, JOB_APPLICATION_NAME):
-            assert time.monotonic() < deadline and job.process.poll() is None, "the run never waited on the lock"
-            time.sleep(0.05)
-        signalled = time.monotonic()
-        job.send_signal(signal.SIGTERM)
-        stdout, stderr = job.communicate(timeout=15)
-        took = time.monotonic() - signalled
+        job, stderr, took = sigterm_once_the_job_waits_on_a_lock(database_url)
         # The table lock is still held here: the run ended on the stop request, not because the lock went.
         lock_still_held_elsewhere = True
         from ops_api.services.job.job_runs import run_lock_held
@@ -370,23 +377,11 @@ def test_sigterm_while_the_correction_waits_ends_the_run_within_10_s_stopped_and
         "last_active_at": datetime(2200, 1, 1, tzinfo=timezone.utc), "created_on": utcnow(), "updated_on": utcnow(),
     }])
     session.commit()
-    job_url = f"{database_url}{'&' if '?' in database_url else '?'}application_name={JOB_APPLICATION_NAME}"
     holder = factories.open_engine(database_url)
     with holder.connect() as connection:
         stamps = qualified(session, "future_stamp", own=True)
         connection.execute(sa.text(f"LOCK TABLE {stamps} IN ACCESS EXCLUSIVE MODE"))
-        job = start_flask(
-            "disable-inactive-users", "--max-disable", "0", "--format", "json", database_url=job_url,
-            OPS_DB_LOCK_TIMEOUT_MS="600000", OPS_DB_STATEMENT_TIMEOUT_MS="600000",
-        )
-        deadline = time.monotonic() + 60
-        while not job_backends_waiting_on_a_lock(database_url, JOB_APPLICATION_NAME):
-            assert time.monotonic() < deadline and job.process.poll() is None, "the run never waited on the lock"
-            time.sleep(0.05)
-        signalled = time.monotonic()
-        job.send_signal(signal.SIGTERM)
-        stdout, stderr = job.communicate(timeout=15)
-        took = time.monotonic() - signalled
+        job, stderr, took = sigterm_once_the_job_waits_on_a_lock(database_url)
         connection.rollback()
     holder.dispose()
 
